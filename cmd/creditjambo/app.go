@@ -1,0 +1,108 @@
+package main
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/creditjambo/creditjambo/jobs"
+	"github.com/creditjambo/creditjambo/templates"
+)
+
+// app is the wiring shared by serve, api and worker.
+type app struct {
+	river   *riverClient
+	working bool // the River client works jobs (serve, worker)
+	emails  *templates.Renderer
+	sender  jobs.Sender
+}
+
+// deriveKey derives an independent 32-byte key for one purpose from
+// SECRET_KEY, so that no two uses share a key.
+func deriveKey(secret, purpose string) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte("creditjambo/" + purpose))
+	return m.Sum(nil)
+}
+
+// newApp builds the email renderer, the sender and the River client: a
+// working client for serve and worker, insert-only for api.
+func newApp(cfg config, log *slog.Logger, pool *pgxpool.Pool, reg prometheus.Registerer, working bool) (*app, error) {
+	renderer, err := templates.New(templates.Options{FrontendURL: cfg.FrontendURL.String()})
+	if err != nil {
+		return nil, fmt.Errorf("email templates: %w", err)
+	}
+	var sender jobs.Sender
+	if cfg.EmailBackend == "smtp" {
+		sender, err = jobs.NewSMTPSender(jobs.SMTPConfig{
+			Host:     cfg.EmailHost,
+			Port:     cfg.EmailPort,
+			Username: cfg.EmailHostUser,
+			Password: cfg.EmailHostPassword,
+			UseTLS:   cfg.EmailUseTLS,
+			From:     cfg.DefaultFromEmail,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("EMAIL_HOST: %w", err)
+		}
+	} else {
+		sender = jobs.NewConsoleSender(log, jobs.DefaultConsoleKeep)
+	}
+	sealer, err := jobs.NewSealer(deriveKey(cfg.SecretKey, "email-seal"))
+	if err != nil {
+		return nil, err
+	}
+
+	rc := &river.Config{
+		Logger:               log,
+		JobTimeout:           jobs.ClientJobTimeout,
+		RescueStuckJobsAfter: jobs.RescueStuckJobsAfter,
+	}
+	if working {
+		workers := river.NewWorkers()
+		if err := jobs.AddWorkers(workers, jobs.Deps{
+			Renderer:        renderer,
+			Sender:          sender,
+			Sealer:          sealer,
+			Pool:            pool,
+			Logger:          log,
+			MessageIDDomain: messageIDDomain(cfg.DefaultFromEmail),
+		}); err != nil {
+			return nil, err
+		}
+		rc.Workers = workers
+		rc.Queues = jobs.Queues()
+	}
+	client, err := river.NewClient(riverpgxv5.New(pool), rc)
+	if err != nil {
+		return nil, fmt.Errorf("river: %w", err)
+	}
+	return &app{river: client, working: working, emails: renderer, sender: sender}, nil
+}
+
+// messageIDDomain is the domain of the sender's address, for Message-IDs.
+func messageIDDomain(from string) string {
+	a, err := mail.ParseAddress(from)
+	if err != nil {
+		return ""
+	}
+	_, domain, _ := strings.Cut(a.Address, "@")
+	return domain
+}
+
+// outbox is the console sender's list of kept emails, or nil when emails
+// are sent by SMTP.
+func (a *app) outbox() func() []jobs.OutgoingEmail {
+	if c, ok := a.sender.(*jobs.ConsoleSender); ok {
+		return c.Recent
+	}
+	return nil
+}

@@ -1,0 +1,29 @@
+package jobs
+
+import (
+	"fmt"
+
+	"github.com/riverqueue/river"
+)
+
+// AddWorkers registers every worker of the service with workers. It returns
+// an error if d lacks a dependency or a worker is already registered.
+func AddWorkers(workers *river.Workers, d Deps) error {
+	email, err := NewEmailWorker(d)
+	if err != nil {
+		return err
+	}
+	if err := river.AddWorkerSafely(workers, email); err != nil {
+		return fmt.Errorf("jobs: %w", err)
+	}
+	return nil
+}
+
+// Queues returns the queues the workers use, with their concurrency, for
+// river.Config.Queues of a client that works jobs.
+func Queues() map[string]river.QueueConfig {
+	return map[string]river.QueueConfig{
+		river.QueueDefault: {MaxWorkers: 10},
+		QueueEmail:         {MaxWorkers: 10},
+	}
+}
