@@ -202,27 +202,22 @@ func (c *config) validate() error {
 	default:
 		bad("LOG_LEVEL", "want debug, info, warn or error, got %q", c.LogLevel)
 	}
-	if !c.Debug && len(c.SecretKey) < minSecretKeyLen {
-		if c.SecretKey == "" {
-			bad("SECRET_KEY", "required when DEBUG=false (at least %d bytes of randomness, e.g. `openssl rand -hex 32`)", minSecretKeyLen)
-		} else {
-			bad("SECRET_KEY", "too short: %d bytes, need at least %d when DEBUG=false", len(c.SecretKey), minSecretKeyLen)
-		}
-	}
 	return errors.Join(errs...)
 }
 
-// ensureSecretKey gives a DEBUG run without SECRET_KEY a generated key, kept
-// in the data folder so tokens survive restarts.
+// ensureSecretKey checks SECRET_KEY for the commands that sign or key
+// anything (migrate does not need it). With DEBUG=false it must be at least
+// 32 bytes; a DEBUG run without one gets a generated key, kept in the data
+// folder so tokens survive restarts.
 func (c *config) ensureSecretKey() error {
 	if c.SecretKey != "" {
 		if len(c.SecretKey) < minSecretKeyLen && !c.Debug {
-			return fmt.Errorf("SECRET_KEY: too short")
+			return fmt.Errorf("SECRET_KEY: too short: %d bytes, need at least %d when DEBUG=false", len(c.SecretKey), minSecretKeyLen)
 		}
 		return nil
 	}
 	if !c.Debug {
-		return fmt.Errorf("SECRET_KEY: required when DEBUG=false")
+		return fmt.Errorf("SECRET_KEY: required when DEBUG=false (at least %d bytes of randomness, e.g. `openssl rand -hex 32`)", minSecretKeyLen)
 	}
 	path := filepath.Join(c.DataDir, "secret_key")
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= minSecretKeyLen {

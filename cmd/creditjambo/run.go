@@ -60,8 +60,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	if err := cfg.ensureSecretKey(); err != nil {
-		return err
+	if cmd != "migrate" {
+		if err := cfg.ensureSecretKey(); err != nil {
+			return err
+		}
 	}
 	log := newLogger(cfg, stderr)
 

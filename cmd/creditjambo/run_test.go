@@ -52,7 +52,9 @@ func TestRunServeSmoke(t *testing.T) {
 	defer cancel()
 	var stdout, stderr syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"creditjambo", "serve"}, envFunc(env), strings.NewReader(""), &stdout, &stderr) }()
+	go func() {
+		done <- run(ctx, []string{"creditjambo", "serve"}, envFunc(env), strings.NewReader(""), &stdout, &stderr)
+	}()
 
 	var base string
 	deadline := time.Now().Add(20 * time.Second)
