@@ -1,0 +1,317 @@
+package ledger_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/creditjambo/creditjambo/ledger"
+	"github.com/creditjambo/creditjambo/sql/sqltest"
+)
+
+// Method (docs/benchmarks.md): every sub-benchmark posts b.N deposits of
+// 1.00 split across W concurrent workers, each in its own SERIALIZABLE
+// transaction with retries, and reports throughput (posts/s), p50/p99
+// latency of one deposit including its retries, serialization retries per
+// posting and postings abandoned after the maximum tries. "raw" is the
+// baseline: the minimal equivalent writes in plain SQL (UPDATE the wallet's
+// balance row, INSERT the entry, INSERT its two lines; primary keys only, no
+// triggers, the same fillfactor-50 balance table and the same retry loop, no
+// in-process locks). "ledger" is Ledger.Deposit. Wallets are picked at random
+// among 10,000 ("distinct") or are all the same one ("single").
+
+const benchWallets = 10_000
+
+var benchWorkers = []int{1, 8, 32, 64}
+
+type benchEnv struct {
+	pool      *pgxpool.Pool
+	ledger    *ledger.Ledger // with in-process locks
+	noStripes *ledger.Ledger // without, for the single-wallet comparison
+	raw       *ledger.Ledger // its RunSerializable runs the baseline
+	regs      map[*ledger.Ledger]*prometheus.Registry
+}
+
+func newBenchEnv(b *testing.B) *benchEnv {
+	b.Helper()
+	ctx := context.Background()
+	db := sqltest.NewDB(b, sqltest.Options{MaxConns: 70})
+	env := &benchEnv{pool: db.Pool, regs: map[*ledger.Ledger]*prometheus.Registry{}}
+	mk := func(opts ledger.Options) *ledger.Ledger {
+		reg := prometheus.NewRegistry()
+		opts.Registerer = reg
+		l := ledgerOn(b, db.Pool, opts)
+		env.regs[l] = reg
+		return l
+	}
+	env.ledger = mk(ledger.Options{})
+	env.noStripes = mk(ledger.Options{LockStripes: -1})
+	env.raw = mk(ledger.Options{LockStripes: -1})
+	if _, err := db.Pool.Exec(ctx, `
+		CREATE TABLE bench_wallets (id bigint PRIMARY KEY, balance numeric(20, 2) NOT NULL DEFAULT 0) WITH (fillfactor = 50);
+		CREATE TABLE bench_entries (id bigserial PRIMARY KEY, kind text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
+		CREATE TABLE bench_lines (id bigserial PRIMARY KEY, entry_id bigint NOT NULL, account_id bigint NOT NULL,
+		                          amount numeric(20, 2) NOT NULL);
+		INSERT INTO bench_wallets (id) SELECT g FROM generate_series(1, 10000) g;
+		INSERT INTO ledger_accounts (code, type, currency, owner_user_id, allow_negative)
+		SELECT 'wallet:' || g || ':RWF', 'liability', 'RWF', g, false FROM generate_series(1, 10000) g ORDER BY g;
+		ANALYZE;`); err != nil {
+		b.Fatal(err)
+	}
+	// Warm the wallet caches, as a running service has them.
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for w := range 16 {
+		wg.Go(func() {
+			for u := int64(w + 1); u <= benchWallets; u += 16 {
+				for _, l := range []*ledger.Ledger{env.ledger, env.noStripes} {
+					if _, err := l.Wallet(ctx, u, "RWF"); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	return env
+}
+
+// rawDeposit is the baseline posting.
+func (env *benchEnv) rawDeposit(ctx context.Context, user int64) error {
+	return env.raw.RunSerializable(ctx, nil, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE bench_wallets SET balance = balance + $2 WHERE id = $1`, user, "1.00"); err != nil {
+			return err
+		}
+		var id int64
+		if err := tx.QueryRow(ctx, `INSERT INTO bench_entries (kind) VALUES ('deposit') RETURNING id`).Scan(&id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO bench_lines (entry_id, account_id, amount) VALUES ($1, 0, $2), ($1, $3, -$2::numeric)`,
+			id, "1.00", user)
+		return err
+	})
+}
+
+// load runs b.N calls of op over workers goroutines and reports the metrics.
+func load(b *testing.B, workers int, retries func() int64, op func(ctx context.Context, rng *rand.Rand) error) {
+	ctx := context.Background()
+	var next, failed atomic.Int64
+	lat := make([][]time.Duration, workers)
+	before := retries()
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+			for next.Add(1) <= int64(b.N) {
+				t0 := time.Now()
+				err := op(ctx, rng)
+				lat[w] = append(lat[w], time.Since(t0))
+				if errors.Is(err, ledger.ErrTooManyRetries) {
+					failed.Add(1)
+				} else if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	pct := func(p float64) float64 {
+		if len(all) == 0 {
+			return 0
+		}
+		return float64(all[min(len(all)-1, int(p*float64(len(all))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "posts/s")
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(retries()-before)/float64(b.N), "retries/op")
+	b.ReportMetric(float64(failed.Load())/float64(b.N), "failed/op")
+}
+
+func (env *benchEnv) retriesOf(l *ledger.Ledger) func() int64 {
+	return func() int64 {
+		n, _ := counterSum(env.regs[l])
+		return n
+	}
+}
+
+// BenchmarkPost compares Ledger.Deposit with the raw baseline at 1, 8, 32
+// and 64 workers, on distinct wallets and on a single wallet.
+func BenchmarkPost(b *testing.B) {
+	env := newBenchEnv(b)
+	one, _ := ledger.ParseAmount("1")
+	deposit := func(l *ledger.Ledger, pick func(*rand.Rand) int64) func(context.Context, *rand.Rand) error {
+		return func(ctx context.Context, rng *rand.Rand) error {
+			_, err := l.Deposit(ctx, ledger.DepositRequest{UserID: pick(rng), Amount: one, Currency: "RWF", Description: "bench"})
+			return err
+		}
+	}
+	rawDeposit := func(pick func(*rand.Rand) int64) func(context.Context, *rand.Rand) error {
+		return func(ctx context.Context, rng *rand.Rand) error { return env.rawDeposit(ctx, pick(rng)) }
+	}
+	distinct := func(rng *rand.Rand) int64 { return rng.Int64N(benchWallets) + 1 }
+	single := func(*rand.Rand) int64 { return 1 }
+	for _, w := range benchWorkers {
+		b.Run(fmt.Sprintf("distinct/raw/workers=%d", w), func(b *testing.B) {
+			load(b, w, env.retriesOf(env.raw), rawDeposit(distinct))
+		})
+		b.Run(fmt.Sprintf("distinct/ledger/workers=%d", w), func(b *testing.B) {
+			load(b, w, env.retriesOf(env.ledger), deposit(env.ledger, distinct))
+		})
+	}
+	for _, w := range benchWorkers {
+		b.Run(fmt.Sprintf("single/raw/workers=%d", w), func(b *testing.B) {
+			load(b, w, env.retriesOf(env.raw), rawDeposit(single))
+		})
+		b.Run(fmt.Sprintf("single/ledger/workers=%d", w), func(b *testing.B) {
+			load(b, w, env.retriesOf(env.ledger), deposit(env.ledger, single))
+		})
+		b.Run(fmt.Sprintf("single/ledger-nolocks/workers=%d", w), func(b *testing.B) {
+			load(b, w, env.retriesOf(env.noStripes), deposit(env.noStripes, single))
+		})
+	}
+}
+
+// BenchmarkHistory measures what must not grow with history: a wallet's
+// balance (now and at a past instant) with 10 lines and with 100,000, and
+// posting latency on an empty journal and on one of 300,000 entries.
+func BenchmarkHistory(b *testing.B) {
+	ctx := context.Background()
+	db := sqltest.NewDB(b, sqltest.Options{MaxConns: 10})
+	l := ledgerOn(b, db.Pool, ledger.Options{})
+	// Users 1-1000 post on the empty journal, 1001 and 1002 get 10 and
+	// 100,000 lines of history, 1003-2002 get the rest of the history and
+	// post on the full journal.
+	if _, err := db.Pool.Exec(ctx, `
+		INSERT INTO ledger_accounts (code, type, currency, owner_user_id, allow_negative)
+		SELECT 'wallet:' || g || ':RWF', 'liability', 'RWF', g, false FROM generate_series(1, 2002) g ORDER BY g`); err != nil {
+		b.Fatal(err)
+	}
+	wallets := make([]ledger.Account, 2003)
+	for u := int64(1); u <= 2002; u++ {
+		w, err := l.Wallet(ctx, u, "RWF")
+		if err != nil {
+			b.Fatal(err)
+		}
+		wallets[u] = w
+	}
+	post := func(firstUser int64) func(b *testing.B) {
+		return func(b *testing.B) { postLatency(b, l, firstUser) }
+	}
+	b.Run("post/journal=empty", post(1))
+
+	// Bulk history, generated consistently (sequences, balances) by SQL as
+	// the superuser with triggers off.
+	admin, err := pgx.Connect(ctx, db.AdminURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	cash, _ := l.CashAccount("RWF")
+	bulk := func(n int, firstAccount, accounts int64) {
+		_, err := admin.Exec(ctx, `
+			SET session_replication_role = replica;
+			WITH e AS (
+				INSERT INTO ledger_entries (id, kind, effective_at, created_at, description)
+				SELECT nextval('ledger_entries_id_seq'), 'deposit', t, t, 'history'
+				  FROM (SELECT now() - interval '2 days' + g * interval '100 microseconds' AS t
+				          FROM generate_series(1, `+fmt.Sprint(n)+`) g ORDER BY g) s
+				RETURNING id, created_at
+			), n AS (
+				SELECT id, created_at, `+fmt.Sprint(firstAccount)+` + (row_number() OVER (ORDER BY id) % `+fmt.Sprint(accounts)+`) AS acct FROM e
+			), m AS (
+				SELECT n.*, h.seq + row_number() OVER (PARTITION BY acct ORDER BY id) AS seq
+				  FROM n JOIN ledger_account_heads h ON h.account_id = n.acct
+			)
+			INSERT INTO ledger_lines (entry_id, account_id, amount, currency, account_seq, balance_after, posted_at)
+			SELECT id, `+fmt.Sprint(cash.ID)+`, 1.00, 'RWF', NULL, NULL, created_at FROM m
+			UNION ALL
+			SELECT id, acct, -1.00, 'RWF', seq, seq, created_at FROM m
+			ORDER BY 1, 4 NULLS FIRST;
+			UPDATE ledger_account_heads h SET balance = s.q, seq = s.q, updated_at = s.t
+			  FROM (SELECT account_id, max(account_seq) AS q, max(posted_at) AS t FROM ledger_lines
+			         WHERE account_seq IS NOT NULL GROUP BY account_id) s
+			 WHERE h.account_id = s.account_id;
+			SET session_replication_role = DEFAULT;`)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Every bulk line is 1.00 on a wallet without earlier lines, so
+	// balance_after = account_seq and later postings continue the chain.
+	bulk(200_000, wallets[1003].ID, 1000)
+	bulk(10, wallets[1001].ID, 1)
+	bulk(100_000, wallets[1002].ID, 1)
+	if _, err := admin.Exec(ctx, `VACUUM ANALYZE`); err != nil {
+		b.Fatal(err)
+	}
+	var mid time.Time
+	if err := db.Pool.QueryRow(ctx, `SELECT posted_at FROM ledger_lines WHERE account_id = $1 AND account_seq = 50000`,
+		wallets[1002].ID).Scan(&mid); err != nil {
+		b.Fatal(err)
+	}
+
+	for _, c := range []struct {
+		name string
+		w    ledger.Account
+	}{{"lines=10", wallets[1001]}, {"lines=100000", wallets[1002]}} {
+		b.Run("balance/"+c.name, func(b *testing.B) {
+			for range b.N {
+				if _, err := l.Balance(ctx, c.w.ID); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("balance-at/"+c.name, func(b *testing.B) {
+			for range b.N {
+				if _, err := l.BalanceAt(ctx, c.w.ID, mid); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("post/journal=300k", post(1003))
+}
+
+// postLatency posts b.N deposits of 1.00, one at a time, to random wallets
+// among users firstUser..firstUser+999, and reports p50/p99 latency.
+func postLatency(b *testing.B, l *ledger.Ledger, firstUser int64) {
+	ctx := context.Background()
+	one, _ := ledger.ParseAmount("1")
+	rng := rand.New(rand.NewPCG(1, 2))
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		if _, err := l.Deposit(ctx, ledger.DepositRequest{UserID: firstUser + rng.Int64N(1000), Amount: one, Currency: "RWF"}); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[min(len(lat)-1, len(lat)*99/100)].Microseconds())/1000, "p99-ms")
+}
