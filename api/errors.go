@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+
+	"github.com/creditjambo/creditjambo/auth"
 )
 
 // Error is an error with its HTTP answer: the status, a machine code and a
@@ -46,7 +48,24 @@ func fieldError(field, message string) *Error {
 var errorTable = []struct {
 	err error
 	res *Error
-}{}
+}{
+	// Identity. Errors that carry data (fields, a device's status, a lock's
+	// Retry-After) are answered by authError; these rows are the rest.
+	{auth.ErrInvalidCredentials, &Error{Status: http.StatusUnauthorized, Code: "invalid_credentials", Detail: "Invalid username or password."}},
+	{auth.ErrDeviceIDRequired, &Error{Status: http.StatusBadRequest, Code: "device_id_required", Detail: "A device_id is required to sign in."}},
+	{auth.ErrTooManyDevices, &Error{Status: http.StatusBadRequest, Code: "too_many_devices", Detail: "Too many devices are waiting for approval. Remove one, or wait for an administrator."}},
+	{auth.ErrDeviceAlreadyApproved, &Error{Status: http.StatusBadRequest, Code: "device_already_approved", Detail: "This device is already approved."}},
+	{auth.ErrDeviceAlreadyRejected, &Error{Status: http.StatusBadRequest, Code: "device_already_rejected", Detail: "This device is already rejected."}},
+	{auth.ErrDeviceNotApproved, &Error{Status: http.StatusForbidden, Code: "device_not_approved", Detail: "This device is not approved."}},
+	{auth.ErrInvalidToken, &Error{Status: http.StatusUnauthorized, Code: "token_not_valid", Detail: "The token is invalid or has expired."}},
+	{auth.ErrNotYourToken, &Error{Status: http.StatusBadRequest, Code: "invalid_token", Detail: "This refresh token is not a live token of yours."}},
+	{auth.ErrInvalidOTP, &Error{Status: http.StatusBadRequest, Code: "invalid_otp", Detail: "The code is invalid or has expired."}},
+	{auth.ErrInvalidResetToken, &Error{Status: http.StatusBadRequest, Code: "invalid_reset_token", Detail: "The reset token is invalid, used or expired. Ask for a new code."}},
+	{auth.ErrInactive, &Error{Status: http.StatusForbidden, Code: "account_inactive", Detail: "This account is inactive."}},
+	{auth.ErrNotFound, errNotFound},
+	{auth.ErrLocked, &Error{Status: http.StatusTooManyRequests, Code: "too_many_attempts", Detail: "Too many failed sign-in attempts. Try again later."}},
+	{auth.ErrInvalid, &Error{Status: http.StatusBadRequest, Code: "invalid", Detail: "The request is invalid."}},
+}
 
 // toAPIError finds the answer for err: an *Error as is, a known sentinel
 // through errorTable, anything else a generic 500.

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 
+	"github.com/creditjambo/creditjambo/auth"
 	"github.com/creditjambo/creditjambo/jobs"
 	"github.com/creditjambo/creditjambo/templates"
 )
@@ -46,6 +47,14 @@ type Deps struct {
 	Outbox func() []jobs.OutgoingEmail
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Auth is the identity service behind /api/auth/, devices and every
+	// authenticated route.
+	Auth *auth.Service
+	// BalanceFunc returns a user's wallet balance as a money string
+	// ("1500.00") for the user shapes of login and /api/auth/me/. The ledger
+	// is not wired into the API yet: nil answers "0.00" until the savings
+	// work plugs in the real wallet balance.
+	BalanceFunc func(ctx context.Context, userID int64) (string, error)
 }
 
 // server holds the dependencies of every handler.
@@ -64,6 +73,8 @@ type server struct {
 	outbox         func() []jobs.OutgoingEmail
 	now            func() time.Time
 	router         *mux.Router
+	auth           *auth.Service
+	balanceFunc    func(ctx context.Context, userID int64) (string, error)
 }
 
 // NewServer builds the service's HTTP handler.
@@ -83,6 +94,8 @@ func newServer(d Deps) *server {
 		emails:         d.Emails,
 		outbox:         d.Outbox,
 		now:            d.Now,
+		auth:           d.Auth,
+		balanceFunc:    d.BalanceFunc,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

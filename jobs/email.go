@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 
+	"github.com/creditjambo/creditjambo/ledger"
 	"github.com/creditjambo/creditjambo/templates"
 )
 
@@ -119,6 +121,10 @@ type Deps struct {
 	// MessageIDDomain is the right-hand side of Message-IDs, e.g. the domain
 	// of DEFAULT_FROM_EMAIL; empty means "creditjambo".
 	MessageIDDomain string
+	// Ledger, when set, adds the periodic ledger workers (seal, verify).
+	Ledger *ledger.Ledger
+	// Registerer receives the workers' metrics; nil registers nothing.
+	Registerer prometheus.Registerer
 }
 
 func (d Deps) withDefaults() (Deps, error) {

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/riverqueue/river"
 )
@@ -15,6 +16,18 @@ func AddWorkers(workers *river.Workers, d Deps) error {
 	}
 	if err := river.AddWorkerSafely(workers, email); err != nil {
 		return fmt.Errorf("jobs: %w", err)
+	}
+	if d.Ledger != nil {
+		log := d.Logger
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		if err := river.AddWorkerSafely(workers, &SealWorker{ledger: d.Ledger, log: log}); err != nil {
+			return fmt.Errorf("jobs: %w", err)
+		}
+		if err := river.AddWorkerSafely(workers, newVerifyWorker(d.Ledger, log, d.Registerer)); err != nil {
+			return fmt.Errorf("jobs: %w", err)
+		}
 	}
 	return nil
 }

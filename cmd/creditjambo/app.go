@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
@@ -13,7 +14,9 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/creditjambo/creditjambo/auth"
 	"github.com/creditjambo/creditjambo/jobs"
+	"github.com/creditjambo/creditjambo/ledger"
 	"github.com/creditjambo/creditjambo/templates"
 )
 
@@ -23,6 +26,8 @@ type app struct {
 	working bool // the River client works jobs (serve, worker)
 	emails  *templates.Renderer
 	sender  jobs.Sender
+	ledger  *ledger.Ledger
+	auth    *auth.Service
 }
 
 // deriveKey derives an independent 32-byte key for one purpose from
@@ -35,7 +40,11 @@ func deriveKey(secret, purpose string) []byte {
 
 // newApp builds the email renderer, the sender and the River client: a
 // working client for serve and worker, insert-only for api.
-func newApp(cfg config, log *slog.Logger, pool *pgxpool.Pool, reg prometheus.Registerer, working bool) (*app, error) {
+func newApp(ctx context.Context, cfg config, log *slog.Logger, pool *pgxpool.Pool, reg prometheus.Registerer, working bool) (*app, error) {
+	led, err := newLedger(ctx, cfg, pool, reg)
+	if err != nil {
+		return nil, err
+	}
 	renderer, err := templates.New(templates.Options{FrontendURL: cfg.FrontendURL.String()})
 	if err != nil {
 		return nil, fmt.Errorf("email templates: %w", err)
@@ -75,17 +84,42 @@ func newApp(cfg config, log *slog.Logger, pool *pgxpool.Pool, reg prometheus.Reg
 			Pool:            pool,
 			Logger:          log,
 			MessageIDDomain: messageIDDomain(cfg.DefaultFromEmail),
+			Ledger:          led,
+			Registerer:      reg,
 		}); err != nil {
 			return nil, err
 		}
 		rc.Workers = workers
 		rc.Queues = jobs.Queues()
+		rc.PeriodicJobs = jobs.PeriodicJobs()
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), rc)
 	if err != nil {
 		return nil, fmt.Errorf("river: %w", err)
 	}
-	return &app{river: client, working: working, emails: renderer, sender: sender}, nil
+	authSvc, err := newAuth(cfg, pool, jobs.AuthEventFunc(client, sealer))
+	if err != nil {
+		return nil, err
+	}
+	return &app{river: client, working: working, emails: renderer, sender: sender, auth: authSvc, ledger: led}, nil
+}
+
+// newAuth builds the identity service, its keys derived from SECRET_KEY for
+// distinct purposes, its events turned into email jobs by events.
+func newAuth(cfg config, pool *pgxpool.Pool, events auth.EventFunc) (*auth.Service, error) {
+	svc, err := auth.New(auth.Config{
+		Pool:       pool,
+		JWTKey:     deriveKey(cfg.SecretKey, "jwt"),
+		RefreshKey: deriveKey(cfg.SecretKey, "refresh-token"),
+		CodeKey:    deriveKey(cfg.SecretKey, "otp"),
+		AccessTTL:  cfg.AccessTokenTTL,
+		RefreshTTL: cfg.RefreshTokenTTL,
+		EventFunc:  events,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	return svc, nil
 }
 
 // messageIDDomain is the domain of the sender's address, for Message-IDs.

@@ -30,6 +30,11 @@ Usage:
   creditjambo api               HTTP API only (jobs are queued, not worked)
   creditjambo worker            background workers only
   creditjambo migrate           apply the service's and River's migrations
+  creditjambo verify-ledger     check the ledger's hash chain, balances and
+                                derived balances; exit status 0 only when clean
+  creditjambo createsuperuser --username U --email E [--password-stdin]
+                                create an admin; the password is prompted for on
+                                a terminal, or read as one line from stdin
 
 Configuration comes from the environment and an optional .env file;
 see README.md for every variable.
@@ -50,7 +55,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
-	case "serve", "api", "worker", "migrate":
+	case "serve", "api", "worker", "migrate", "createsuperuser", "verify-ledger":
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
@@ -60,7 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	if cmd != "migrate" {
+	if cmd != "migrate" && cmd != "verify-ledger" {
 		if err := cfg.ensureSecretKey(); err != nil {
 			return err
 		}
@@ -84,6 +89,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 		fmt.Fprintf(stdout, "migrations applied: %d service, %d River; schema is current\n", len(res.Applied), len(res.RiverApplied))
 		return nil
+	case "verify-ledger":
+		return verifyLedger(ctx, cfg, pool, stdout)
+	case "createsuperuser":
+		return createSuperuser(ctx, cfg, pool, rest, stdin, stdout, stderr)
 	}
 
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
@@ -109,7 +118,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, pool *pgxpool.Pool
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	app, err := newApp(cfg, log, pool, reg, withWorkers)
+	app, err := newApp(ctx, cfg, log, pool, reg, withWorkers)
 	if err != nil {
 		return err
 	}
@@ -160,6 +169,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, pool *pgxpool.Pool
 			TrustedProxies: cfg.TrustedProxies,
 			Emails:         app.emails,
 			Outbox:         app.outbox(),
+			Auth:           app.auth,
 		})
 		if err := listen(cfg.HTTPAddr, h, "api"); err != nil {
 			return stopAll(log, app, servers, err)
