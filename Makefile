@@ -38,7 +38,7 @@ USE_DEV_DB = \
 # Shell fragment: export TEST_DATABASE_URL (scripts/devdb.sh prints which one).
 USE_TEST_DB = TEST_DATABASE_URL=$$($(DEVDB) test-url); export TEST_DATABASE_URL
 
-.PHONY: help run build migrate test vet fmt bench db-start db-stop db-status clean
+.PHONY: help run build migrate test vet fmt bench bench-http db-start db-stop db-status clean
 
 help: ## list the targets
 	@echo "CreditJambo: make <target>"
@@ -75,6 +75,11 @@ fmt: ## check formatting: list files gofmt would change, fail if any
 
 bench: ## ledger benchmarks (go test -bench . -benchmem ./ledger/...)
 	@$(USE_TEST_DB); $(GO) test -run '^$$' -bench . -benchmem ./ledger/...
+
+# A fixed count per run (BENCH_HTTP_N deposits at each client count) bounds the time.
+BENCH_HTTP_N ?= 3000
+bench-http: ## deposits/s over HTTP at 1, 8, 32, 64 clients beside the raw-SQL baseline (docs/benchmarks.md)
+	@$(USE_TEST_DB); $(GO) test -run '^$$' -bench 'BenchmarkHTTPDeposit$$' -benchtime $(BENCH_HTTP_N)x -timeout 20m ./api/
 
 db-start: ## start the local PostgreSQL cluster (creating it the first time); prints its DATABASE_URL
 	@$(DEVDB) start

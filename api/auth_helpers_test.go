@@ -28,6 +28,7 @@ import (
 
 	"github.com/creditjambo/creditjambo/auth"
 	"github.com/creditjambo/creditjambo/jobs"
+	"github.com/creditjambo/creditjambo/ledger"
 	"github.com/creditjambo/creditjambo/sql/sqltest"
 )
 
@@ -61,6 +62,8 @@ func (c *testClock) Advance(d time.Duration) {
 type authEnv struct {
 	pool   *pgxpool.Pool
 	svc    *auth.Service
+	ledger *ledger.Ledger
+	db     *sqltest.DB
 	sealer *jobs.Sealer
 	clock  *testClock
 	srv    *httptest.Server
@@ -71,7 +74,8 @@ type authEnv struct {
 
 func newAuthEnv(t *testing.T) *authEnv {
 	t.Helper()
-	pool := sqltest.New(t)
+	db := sqltest.NewDB(t, sqltest.Options{MaxConns: 40})
+	pool := db.Pool
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: logger})
 	if err != nil {
@@ -82,7 +86,7 @@ func newAuthEnv(t *testing.T) *authEnv {
 		t.Fatal(err)
 	}
 	clock := &testClock{now: time.Now().UTC().Truncate(time.Microsecond)}
-	e := &authEnv{pool: pool, sealer: sealer, clock: clock, jwtKey: []byte("the jwt signing key of the api tests, 32+ bytes")}
+	e := &authEnv{db: db, pool: pool, sealer: sealer, clock: clock, jwtKey: []byte("the jwt signing key of the api tests, 32+ bytes")}
 	e.svc, err = auth.New(auth.Config{
 		Pool:       pool,
 		JWTKey:     e.jwtKey,
@@ -95,8 +99,12 @@ func newAuthEnv(t *testing.T) *authEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.ledger, err = ledger.New(context.Background(), pool, ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := NewServer(Deps{
-		Logger: logger, Pool: pool, River: client, Auth: e.svc, Now: clock.Now,
+		Logger: logger, Pool: pool, River: client, Auth: e.svc, Ledger: e.ledger, Now: clock.Now,
 		// The test client is 127.0.0.1: trusting it lets tests speak from
 		// other addresses through X-Forwarded-For.
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},

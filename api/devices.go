@@ -133,7 +133,7 @@ func (s *server) decideDevice(w http.ResponseWriter, r *http.Request, approve bo
 	if err != nil {
 		return err
 	}
-	d, err := s.auth.DecideDevice(r.Context(), currentUser(r.Context()).UserID, id, approve)
+	d, err := s.decideDeviceAudited(r, id, approve) // with its audit record (api/admin.go)
 	if err != nil {
 		return authError(w, err)
 	}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/creditjambo/creditjambo/auth"
+	"github.com/creditjambo/creditjambo/jobs"
+	"github.com/creditjambo/creditjambo/ledger"
 )
 
 // Error is an error with its HTTP answer: the status, a machine code and a
@@ -65,6 +67,27 @@ var errorTable = []struct {
 	{auth.ErrNotFound, errNotFound},
 	{auth.ErrLocked, &Error{Status: http.StatusTooManyRequests, Code: "too_many_attempts", Detail: "Too many failed sign-in attempts. Try again later."}},
 	{auth.ErrInvalid, &Error{Status: http.StatusBadRequest, Code: "invalid", Detail: "The request is invalid."}},
+	{auth.ErrSelf, &Error{Status: http.StatusBadRequest, Code: "cannot_change_self",
+		Detail: "You cannot deactivate, delete or demote your own account, nor set its password here (use /api/auth/password/change/)."}},
+	{auth.ErrSuperuser, &Error{Status: http.StatusBadRequest, Code: "superuser_protected",
+		Detail: "A superuser's account can be changed only by its owner or from the command line."}},
+	{auth.ErrDeleted, &Error{Status: http.StatusBadRequest, Code: "user_deleted", Detail: "This account is deleted."}},
+
+	// Notifications.
+	{jobs.ErrNotificationNotFound, errNotFound},
+	{jobs.ErrNoRecipient, &Error{Status: http.StatusBadRequest, Code: "invalid", Detail: "user_id: No active user has this id.",
+		Fields: map[string][]string{"user_id": {"No active user has this id."}}}},
+
+	// Money (the ledger's sentinels; limits with their amounts are answered
+	// by savingsError).
+	{ledger.ErrInsufficientFunds, &Error{Status: http.StatusBadRequest, Code: "insufficient_funds", Detail: "Insufficient funds"}},
+	{ledger.ErrIdempotencyConflict, &Error{Status: http.StatusConflict, Code: "idempotency_conflict", Detail: "This Idempotency-Key was already used for a different request."}},
+	{ledger.ErrAmountOverLimit, &Error{Status: http.StatusBadRequest, Code: "amount_over_limit", Detail: "The amount is over the limit per transaction."}},
+	{ledger.ErrDailyLimitExceeded, &Error{Status: http.StatusBadRequest, Code: "daily_limit_exceeded", Detail: "This would go over your daily limit."}},
+	{ledger.ErrUnknownCurrency, &Error{Status: http.StatusBadRequest, Code: "unsupported_currency", Detail: "This currency is not supported."}},
+	{ledger.ErrRuleExists, &Error{Status: http.StatusConflict, Code: "rule_exists", Detail: "You already have a low-balance rule; change it instead."}},
+	{ledger.ErrNotFound, errNotFound},
+	{ledger.ErrTooManyRetries, &Error{Status: http.StatusServiceUnavailable, Code: "busy", Detail: "The service is busy. Please try again."}},
 }
 
 // toAPIError finds the answer for err: an *Error as is, a known sentinel

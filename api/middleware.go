@@ -193,7 +193,7 @@ func (s *server) cors(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	h.Set("Access-Control-Allow-Origin", origin)
-	h.Set("Access-Control-Expose-Headers", "X-Request-Id, Idempotency-Replayed, Retry-After, Content-Disposition")
+	h.Set("Access-Control-Expose-Headers", "X-Request-Id, Idempotency-Replayed, Retry-After, Content-Disposition, Link, X-Next-Cursor")
 	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 		h.Add("Vary", "Access-Control-Request-Method")
 		h.Add("Vary", "Access-Control-Request-Headers")

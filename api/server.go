@@ -16,6 +16,7 @@ import (
 
 	"github.com/creditjambo/creditjambo/auth"
 	"github.com/creditjambo/creditjambo/jobs"
+	"github.com/creditjambo/creditjambo/ledger"
 	"github.com/creditjambo/creditjambo/templates"
 )
 
@@ -40,6 +41,8 @@ type Deps struct {
 	AllowedOrigins []string
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// Ledger is the double-entry ledger: wallets, postings, reports.
+	Ledger *ledger.Ledger
 	// Emails renders email templates for the DEBUG preview pages.
 	Emails *templates.Renderer
 	// Outbox lists the emails the console sender kept, newest first, for
@@ -55,6 +58,8 @@ type Deps struct {
 	// is not wired into the API yet: nil answers "0.00" until the savings
 	// work plugs in the real wallet balance.
 	BalanceFunc func(ctx context.Context, userID int64) (string, error)
+	// Savings are the wallet rules of the savings routes (api/savings.go).
+	Savings SavingsConfig
 }
 
 // server holds the dependencies of every handler.
@@ -69,12 +74,18 @@ type server struct {
 	metricsOnMain  bool
 	origins        map[string]bool
 	trustedProxies []netip.Prefix
+	ledger         *ledger.Ledger
 	emails         *templates.Renderer
 	outbox         func() []jobs.OutgoingEmail
 	now            func() time.Time
 	router         *mux.Router
 	auth           *auth.Service
+	inbox          *jobs.Inbox
 	balanceFunc    func(ctx context.Context, userID int64) (string, error)
+	savings        SavingsConfig
+	limiter        *ledger.Limiter
+	recipients     *recipientCache
+	kigali         *time.Location
 }
 
 // NewServer builds the service's HTTP handler.
@@ -91,6 +102,7 @@ func newServer(d Deps) *server {
 		metricsOnMain:  d.MetricsOnMain,
 		origins:        map[string]bool{},
 		trustedProxies: d.TrustedProxies,
+		ledger:         d.Ledger,
 		emails:         d.Emails,
 		outbox:         d.Outbox,
 		now:            d.Now,
@@ -111,6 +123,8 @@ func newServer(d Deps) *server {
 		reg = prometheus.NewRegistry()
 	}
 	s.metrics = newHTTPMetrics(reg)
+	s.inbox = jobs.NewInbox(s.pool, s.river, s.now)
+	s.initSavings(d.Savings)
 	for _, o := range d.AllowedOrigins {
 		s.origins[o] = true
 	}

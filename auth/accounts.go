@@ -157,6 +157,23 @@ var djangoUsername = regexp.MustCompile(`^[\w.@+-]{1,150}$`)
 // CreateUser creates an account. Invalid input, a weak password, a taken
 // username or email is an *InvalidError.
 func (s *Service) CreateUser(ctx context.Context, nu NewUser) (User, error) {
+	nu, hash, err := s.checkNewUser(ctx, nu)
+	if err != nil {
+		return User{}, err
+	}
+	var u User
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		u, err = insertUser(ctx, tx, nu, hash, s.now())
+		return err
+	})
+	return u, err
+}
+
+// checkNewUser validates nu, checks that its username and email are free,
+// and hashes its password (or takes its imported hash): it returns nu
+// normalized, with the hash to store.
+func (s *Service) checkNewUser(ctx context.Context, nu NewUser) (NewUser, string, error) {
 	v := invalid{}
 	if nu.PasswordHash != "" {
 		if !djangoUsername.MatchString(nu.Username) {
@@ -197,26 +214,20 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 		v.add("first_name", "Names are at most 150 characters.")
 	}
 	if err := v.err(); err != nil {
-		return User{}, err
+		return NewUser{}, "", err
 	}
 	nu.Email = string(email)
 	if err := s.checkAvailable(ctx, nu.Username, nu.Email); err != nil {
-		return User{}, err
+		return NewUser{}, "", err
 	}
 	hash := nu.PasswordHash
 	if hash == "" {
 		var err error
 		if hash, err = s.hasher.hash(ctx, nu.Password); err != nil {
-			return User{}, err
+			return NewUser{}, "", err
 		}
 	}
-	var u User
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		u, err = insertUser(ctx, tx, nu, hash, s.now())
-		return err
-	})
-	return u, err
+	return nu, hash, nil
 }
 
 func insertUser(ctx context.Context, tx pgx.Tx, nu NewUser, hash string, now time.Time) (User, error) {

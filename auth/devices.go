@@ -212,38 +212,51 @@ func (s *Service) RevokeDevice(ctx context.Context, userID, id int64) error {
 func (s *Service) DecideDevice(ctx context.Context, adminID, id int64, approve bool) (Device, error) {
 	var d Device
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var owner int64
-		if err := tx.QueryRow(ctx, `SELECT user_id FROM devices WHERE id = $1`, id).Scan(&owner); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
-				return ErrNotFound
-			}
-			return err
-		}
-		u, cur, err := ownDeviceForUpdate(ctx, tx, owner, id)
-		if err != nil {
-			return err
-		}
-		status := DeviceRejected
-		if approve {
-			status = DeviceApproved
-		}
-		switch {
-		case approve && cur.Status == DeviceApproved:
-			return ErrDeviceAlreadyApproved
-		case !approve && cur.Status == DeviceRejected:
-			return ErrDeviceAlreadyRejected
-		}
-		if d, err = updateDevice(ctx, tx, id, status, &adminID, s.now()); err != nil {
-			return err
-		}
-		if !approve {
-			if err := s.revokeDeviceFamilies(ctx, tx, id, "device_rejected"); err != nil {
-				return err
-			}
-		}
-		return s.emit(ctx, tx, DeviceDecided{User: u, Device: d, Approved: approve, AdminID: adminID, At: s.now()})
+		var err error
+		_, d, err = s.DecideDeviceTx(ctx, tx, adminID, id, approve)
+		return err
 	})
 	return d, err
+}
+
+// DecideDeviceTx is DecideDevice in the caller's transaction (with the
+// audit record of the decision, say). It returns the device as it was
+// before and as it is now.
+func (s *Service) DecideDeviceTx(ctx context.Context, tx pgx.Tx, adminID, id int64, approve bool) (before, after Device, err error) {
+	var owner int64
+	if err := tx.QueryRow(ctx, `SELECT user_id FROM devices WHERE id = $1`, id).Scan(&owner); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return Device{}, Device{}, ErrNotFound
+		}
+		return Device{}, Device{}, err
+	}
+	u, cur, err := ownDeviceForUpdate(ctx, tx, owner, id)
+	if err != nil {
+		return Device{}, Device{}, err
+	}
+	status := DeviceRejected
+	if approve {
+		status = DeviceApproved
+	}
+	switch {
+	case approve && cur.Status == DeviceApproved:
+		return Device{}, Device{}, ErrDeviceAlreadyApproved
+	case !approve && cur.Status == DeviceRejected:
+		return Device{}, Device{}, ErrDeviceAlreadyRejected
+	}
+	d, err := updateDevice(ctx, tx, id, status, &adminID, s.now())
+	if err != nil {
+		return Device{}, Device{}, err
+	}
+	if !approve {
+		if err := s.revokeDeviceFamilies(ctx, tx, id, "device_rejected"); err != nil {
+			return Device{}, Device{}, err
+		}
+	}
+	if err := s.emit(ctx, tx, DeviceDecided{User: u, Device: d, Approved: approve, AdminID: adminID, At: s.now()}); err != nil {
+		return Device{}, Device{}, err
+	}
+	return cur, d, nil
 }
 
 // updateDevice sets a device's status; a decision (admin not nil) records

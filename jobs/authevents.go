@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,19 +14,28 @@ import (
 	"github.com/creditjambo/creditjambo/templates"
 )
 
-// AuthEventFunc returns the auth.Service's event hook: for each event that
-// someone must be told about, it inserts the email job with client.InsertTx
-// in the event's own transaction, so the email exists if and only if the
-// change committed. One-time codes go only into EmailArgs.Sealed, sealed
-// with sealer, never into Data (river_job.args is stored in clear).
+// AuthEventFunc returns the auth.Service's event hook. For each event that
+// someone must be told about, it writes the inbox notification (NotifyUserTx,
+// NotifyAdminsTx: exactly one per recipient, in the recipient's language) and
+// inserts the email job with client.InsertTx, both in the event's own
+// transaction, so they exist if and only if the change committed. One-time
+// codes go only into EmailArgs.Sealed, sealed with sealer, never into Data
+// (river_job.args is stored in clear) nor into a notification.
 //
-// Events without an email (a device registered by its signed-in owner, a
-// device removed, an account deactivated) insert nothing for now; admin
-// notifications will be added here, in the same switch.
+// The notifications: a registration is NEW_USER to every admin; a device
+// waiting for approval is USER_APPROVAL_REQUIRED to every admin, once per
+// device however often it comes back to PENDING; an admin's decision is
+// DEVICE_EVENT to the owner; a password-reset code is PASSWORD_RESET to its
+// owner; a deactivation is USER_BLOCKED to every admin still active. A
+// device removed by its owner, a password change (emailed) and a
+// reactivation notify no one.
 func AuthEventFunc(client *river.Client[pgx.Tx], sealer *Sealer) auth.EventFunc {
 	return func(ctx context.Context, tx pgx.Tx, ev auth.Event) error {
 		if client == nil {
 			return errors.New("jobs: auth events need a River client")
+		}
+		if err := notifyAuthEvent(ctx, tx, ev); err != nil {
+			return err
 		}
 		var args EmailArgs
 		var secret map[string]any
@@ -73,6 +83,37 @@ func AuthEventFunc(client *river.Client[pgx.Tx], sealer *Sealer) auth.EventFunc 
 		}
 		return nil
 	}
+}
+
+// notifyAuthEvent writes ev's notifications in tx (see AuthEventFunc). The
+// data become the notifications' meta: never a code.
+func notifyAuthEvent(ctx context.Context, tx pgx.Tx, ev auth.Event) error {
+	var err error
+	switch e := ev.(type) {
+	case auth.UserRegistered:
+		_, err = NotifyAdminsTx(ctx, tx, Notice{Type: NotifNewUser, Data: map[string]any{
+			"user_id": e.User.ID, "username": e.User.Username, "email": e.User.Email,
+		}})
+	case auth.DeviceSeen:
+		_, err = NotifyAdminsTx(ctx, tx, Notice{Type: NotifUserApprovalRequired, Data: map[string]any{
+			"user_id": e.User.ID, "username": e.User.Username, "device": e.Device.ID, "device_name": e.Device.Name,
+		}, DedupKey: "device:" + strconv.FormatInt(e.Device.ID, 10)})
+	case auth.DeviceDecided:
+		_, err = NotifyUserTx(ctx, tx, e.User.ID, Notice{Type: NotifDeviceEvent, Data: map[string]any{
+			"device": e.Device.ID, "device_name": e.Device.Name, "status": string(e.Device.Status), "approved": e.Approved,
+		}})
+	case auth.OTPRequested:
+		if e.Purpose == auth.PurposePasswordReset {
+			_, err = NotifyUserTx(ctx, tx, e.User.ID, Notice{Type: NotifPasswordReset})
+		}
+	case auth.UserActiveChanged:
+		if !e.Active {
+			_, err = NotifyAdminsTx(ctx, tx, Notice{Type: NotifUserBlocked, Data: map[string]any{
+				"user_id": e.User.ID, "username": e.User.Username, "email": e.User.Email,
+			}})
+		}
+	}
+	return err
 }
 
 // email addresses an email to u in their language.

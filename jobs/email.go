@@ -125,6 +125,12 @@ type Deps struct {
 	Ledger *ledger.Ledger
 	// Registerer receives the workers' metrics; nil registers nothing.
 	Registerer prometheus.Registerer
+	// NotificationRetention is how long read notifications are kept;
+	// zero means DefaultNotificationRetention.
+	NotificationRetention time.Duration
+	// PurgeAuthFunc, when set, is run by a periodic clean-up job
+	// (auth.(*Service).PurgeExpired).
+	PurgeAuthFunc func(context.Context) (int64, error)
 }
 
 func (d Deps) withDefaults() (Deps, error) {

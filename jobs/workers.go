@@ -29,7 +29,7 @@ func AddWorkers(workers *river.Workers, d Deps) error {
 			return fmt.Errorf("jobs: %w", err)
 		}
 	}
-	return nil
+	return addNotificationWorkers(workers, d)
 }
 
 // Queues returns the queues the workers use, with their concurrency, for

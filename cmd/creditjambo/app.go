@@ -75,9 +75,12 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, pool *pgxpool.Poo
 		JobTimeout:           jobs.ClientJobTimeout,
 		RescueStuckJobsAfter: jobs.RescueStuckJobsAfter,
 	}
+	// authSvc is built after the River client, which its event hook needs;
+	// the purge job that calls it runs only once the client has started.
+	var authSvc *auth.Service
 	if working {
 		workers := river.NewWorkers()
-		if err := jobs.AddWorkers(workers, jobs.Deps{
+		deps := jobs.Deps{
 			Renderer:        renderer,
 			Sender:          sender,
 			Sealer:          sealer,
@@ -86,18 +89,22 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, pool *pgxpool.Poo
 			MessageIDDomain: messageIDDomain(cfg.DefaultFromEmail),
 			Ledger:          led,
 			Registerer:      reg,
-		}); err != nil {
+			// Notifications and clean-up.
+			NotificationRetention: cfg.NotifRetention,
+			PurgeAuthFunc:         func(ctx context.Context) (int64, error) { return authSvc.PurgeExpired(ctx) },
+		}
+		if err := jobs.AddWorkers(workers, deps); err != nil {
 			return nil, err
 		}
 		rc.Workers = workers
 		rc.Queues = jobs.Queues()
-		rc.PeriodicJobs = jobs.PeriodicJobs()
+		rc.PeriodicJobs = append(jobs.PeriodicJobs(), jobs.CleanupPeriodicJobs(deps)...)
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), rc)
 	if err != nil {
 		return nil, fmt.Errorf("river: %w", err)
 	}
-	authSvc, err := newAuth(cfg, pool, jobs.AuthEventFunc(client, sealer))
+	authSvc, err = newAuth(cfg, pool, jobs.AuthEventFunc(client, sealer))
 	if err != nil {
 		return nil, err
 	}

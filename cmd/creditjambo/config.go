@@ -39,8 +39,12 @@ type config struct {
 	DefaultFromEmail    string          `env:"DEFAULT_FROM_EMAIL" envDefault:"CreditJambo <no-reply@creditjambo.com>"`
 	Currency            string          `env:"CURRENCY" envDefault:"RWF"`
 	LowBalanceThreshold decimal.Decimal `env:"LOW_BALANCE_THRESHOLD" envDefault:"50.00"`
+	MaxTransaction      decimal.Decimal `env:"MAX_TRANSACTION_AMOUNT" envDefault:"5000000.00"`
+	DailyDepositLimit   decimal.Decimal `env:"DAILY_DEPOSIT_LIMIT" envDefault:"20000000.00"`
+	DailyWithdrawLimit  decimal.Decimal `env:"DAILY_WITHDRAW_LIMIT" envDefault:"20000000.00"`
 	AccessTokenTTL      time.Duration   `env:"ACCESS_TOKEN_TTL" envDefault:"15m"`
 	RefreshTokenTTL     time.Duration   `env:"REFRESH_TOKEN_TTL" envDefault:"168h"`
+	NotifRetention      time.Duration   `env:"NOTIFICATION_RETENTION" envDefault:"4320h"`
 	TrustedProxies      []netip.Prefix  `env:"TRUSTED_PROXIES" envSeparator:","`
 	MetricsAddr         string          `env:"METRICS_ADDR"`
 	DataDir             string          `env:"DATA_DIR" envDefault:".data"`
@@ -191,11 +195,22 @@ func (c *config) validate() error {
 	if c.LowBalanceThreshold.IsNegative() || c.LowBalanceThreshold.Exponent() < -2 {
 		bad("LOW_BALANCE_THRESHOLD", "want a non-negative amount with at most two decimals, got %s", c.LowBalanceThreshold)
 	}
+	for _, m := range []struct {
+		name string
+		v    decimal.Decimal
+	}{{"MAX_TRANSACTION_AMOUNT", c.MaxTransaction}, {"DAILY_DEPOSIT_LIMIT", c.DailyDepositLimit}, {"DAILY_WITHDRAW_LIMIT", c.DailyWithdrawLimit}} {
+		if !m.v.IsPositive() || m.v.Exponent() < -2 || m.v.GreaterThanOrEqual(decimal.New(1, 18)) {
+			bad(m.name, "want a positive amount with at most two decimals, got %s", m.v)
+		}
+	}
 	if c.AccessTokenTTL < time.Minute || c.AccessTokenTTL > 24*time.Hour {
 		bad("ACCESS_TOKEN_TTL", "want between 1m and 24h, got %s", c.AccessTokenTTL)
 	}
 	if c.RefreshTokenTTL < c.AccessTokenTTL || c.RefreshTokenTTL > 90*24*time.Hour {
 		bad("REFRESH_TOKEN_TTL", "want between ACCESS_TOKEN_TTL and 2160h, got %s", c.RefreshTokenTTL)
+	}
+	if c.NotifRetention < time.Hour {
+		bad("NOTIFICATION_RETENTION", "want at least 1h (read notifications are kept this long), got %s", c.NotifRetention)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

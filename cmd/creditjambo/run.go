@@ -20,6 +20,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/creditjambo/creditjambo/api"
+	"github.com/creditjambo/creditjambo/ledger"
 	dbsql "github.com/creditjambo/creditjambo/sql"
 )
 
@@ -167,9 +168,23 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, pool *pgxpool.Pool
 			Debug:          cfg.Debug,
 			AllowedOrigins: cfg.CORSAllowedOrigins,
 			TrustedProxies: cfg.TrustedProxies,
+			Ledger:         app.ledger,
 			Emails:         app.emails,
 			Outbox:         app.outbox(),
 			Auth:           app.auth,
+			Savings: api.SavingsConfig{
+				Currency:            cfg.Currency,
+				LowBalanceThreshold: cfg.LowBalanceThreshold,
+				Limits: ledger.Limits{
+					MaxAmount:       cfg.MaxTransaction,
+					DailyDeposit:    cfg.DailyDepositLimit,
+					DailyWithdrawal: cfg.DailyWithdrawLimit,
+				},
+			},
+			BalanceFunc: func(ctx context.Context, userID int64) (string, error) {
+				bal, err := app.ledger.WalletBalance(ctx, userID, cfg.Currency)
+				return ledger.FormatMoney(bal), err
+			},
 		})
 		if err := listen(cfg.HTTPAddr, h, "api"); err != nil {
 			return stopAll(log, app, servers, err)

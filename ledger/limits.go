@@ -1,0 +1,177 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+)
+
+// Errors of the wallet limits. A refused request wrote nothing; both are
+// returned as a *LimitError, which says which limit and by how much.
+var (
+	// ErrAmountOverLimit: the amount is over the maximum per transaction.
+	ErrAmountOverLimit = errors.New("amount over the per-transaction limit")
+	// ErrDailyLimitExceeded: the amount would take the wallet's deposits or
+	// withdrawals of the calendar day over the daily limit.
+	ErrDailyLimitExceeded = errors.New("daily limit exceeded")
+)
+
+// LimitError is a request refused by a limit. It matches
+// ErrAmountOverLimit (Daily false) or ErrDailyLimitExceeded (Daily true).
+type LimitError struct {
+	Kind  Kind // KindDeposit or KindWithdrawal
+	Daily bool
+	Limit decimal.Decimal
+	// Remaining is what the wallet may still move today (daily limits only).
+	Remaining decimal.Decimal
+}
+
+func (e *LimitError) Error() string {
+	if e.Daily {
+		return fmt.Sprintf("daily %s limit of %s exceeded (%s left today)", e.Kind, FormatMoney(e.Limit), FormatMoney(e.Remaining))
+	}
+	return fmt.Sprintf("%s amount over the limit of %s per transaction", e.Kind, FormatMoney(e.Limit))
+}
+
+// Is matches the sentinel of the limit.
+func (e *LimitError) Is(target error) bool {
+	if e.Daily {
+		return target == ErrDailyLimitExceeded
+	}
+	return target == ErrAmountOverLimit
+}
+
+// Limits bound deposits and withdrawals. A zero value means no limit.
+type Limits struct {
+	// MaxAmount bounds one deposit or withdrawal.
+	MaxAmount decimal.Decimal
+	// DailyDeposit and DailyWithdrawal bound what one wallet deposits and
+	// withdraws per calendar day of Location.
+	DailyDeposit, DailyWithdrawal decimal.Decimal
+	// Location draws the calendar days; nil means UTC.
+	Location *time.Location
+}
+
+// Limiter applies Limits to the wallets of a Ledger. The daily totals live
+// in wallet_day_totals (sql/migrations/0006_savings.sql), one row per wallet
+// and day: Prepare creates the row before the posting transaction, ChargeTx
+// moves it inside, with a conditional UPDATE that stays HOT. The posting
+// transaction therefore reads no index page that another posting inserts
+// into (see the package doc), and a refused charge writes nothing. It is
+// safe for concurrent use.
+type Limiter struct {
+	l      *Ledger
+	limits Limits
+
+	mu    sync.Mutex
+	ready map[int64]time.Time // wallet → the day whose row is known to exist
+}
+
+// maxReady bounds Limiter's memory of prepared rows; beyond it the memory
+// is dropped and rows are prepared again (a no-op INSERT each).
+const maxReady = 100_000
+
+// NewLimiter returns a Limiter of l's wallets.
+func (l *Ledger) NewLimiter(limits Limits) *Limiter {
+	if limits.Location == nil {
+		limits.Location = time.UTC
+	}
+	return &Limiter{l: l, limits: limits, ready: make(map[int64]time.Time)}
+}
+
+// Limits returns the limits applied.
+func (g *Limiter) Limits() Limits { return g.limits }
+
+// Check refuses an amount over the per-transaction limit with a
+// *LimitError (ErrAmountOverLimit).
+func (g *Limiter) Check(kind Kind, amount Amount) error {
+	if m := g.limits.MaxAmount; m.IsPositive() && amount.Decimal().GreaterThan(m) {
+		return &LimitError{Kind: kind, Limit: m}
+	}
+	return nil
+}
+
+// Day is the calendar day of t in the limits' location, as a date at
+// midnight UTC (how a PostgreSQL date is passed).
+func (g *Limiter) Day(t time.Time) time.Time {
+	y, m, d := t.In(g.limits.Location).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+func (g *Limiter) daily(kind Kind) (decimal.Decimal, string) {
+	if kind == KindWithdrawal {
+		return g.limits.DailyWithdrawal, "withdrawn"
+	}
+	return g.limits.DailyDeposit, "deposited"
+}
+
+// Prepare makes sure the wallet's row for day exists, in its own short
+// statement outside any posting transaction. After the first call for a
+// wallet and day it does nothing.
+func (g *Limiter) Prepare(ctx context.Context, walletID int64, day time.Time) error {
+	if !g.limits.DailyDeposit.IsPositive() && !g.limits.DailyWithdrawal.IsPositive() {
+		return nil
+	}
+	g.mu.Lock()
+	known := g.ready[walletID].Equal(day)
+	g.mu.Unlock()
+	if known {
+		return nil
+	}
+	if _, err := g.l.pool.Exec(ctx, `
+		INSERT INTO wallet_day_totals (account_id, day) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+		walletID, day); err != nil {
+		return fmt.Errorf("ledger: prepare day totals of account %d: %w", walletID, err)
+	}
+	g.mu.Lock()
+	if len(g.ready) >= maxReady {
+		clear(g.ready)
+	}
+	g.ready[walletID] = day
+	g.mu.Unlock()
+	return nil
+}
+
+// ChargeTx adds amount to what the wallet deposited or withdrew (kind) on
+// day, in the caller's posting transaction, refusing with a *LimitError
+// (ErrDailyLimitExceeded) when that would exceed the daily limit. Call
+// Prepare first: without the row it still works, but inserts it inside the
+// transaction, into an index page other postings read.
+func (g *Limiter) ChargeTx(ctx context.Context, tx pgx.Tx, walletID int64, day time.Time, kind Kind, amount Amount) error {
+	limit, col := g.daily(kind)
+	if !limit.IsPositive() {
+		return nil
+	}
+	tag, err := tx.Exec(ctx, `
+		UPDATE wallet_day_totals SET `+col+` = `+col+` + $3
+		 WHERE account_id = $1 AND day = $2 AND `+col+` + $3 <= $4`,
+		walletID, day, amount.Decimal(), limit)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	var total decimal.Decimal
+	err = tx.QueryRow(ctx, `SELECT `+col+` FROM wallet_day_totals WHERE account_id = $1 AND day = $2`,
+		walletID, day).Scan(&total)
+	if errors.Is(err, pgx.ErrNoRows) {
+		if amount.Decimal().GreaterThan(limit) {
+			return &LimitError{Kind: kind, Daily: true, Limit: limit, Remaining: limit}
+		}
+		_, err = tx.Exec(ctx, `
+			INSERT INTO wallet_day_totals (account_id, day, `+col+`) VALUES ($1, $2, $3)
+			ON CONFLICT (account_id, day) DO UPDATE SET `+col+` = wallet_day_totals.`+col+` + EXCLUDED.`+col,
+			walletID, day, amount.Decimal())
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	return &LimitError{Kind: kind, Daily: true, Limit: limit, Remaining: decimal.Max(limit.Sub(total), decimal.Zero)}
+}
