@@ -529,6 +529,10 @@ func TestAdminTransactionsAcrossUsers(t *testing.T) {
 	r := e.do(t, req{method: http.MethodPost, path: "/api/admin/adjustments/", token: e.token, body: map[string]any{"user_id": bob.ID, "amount": "-1.50", "reason": "fee"}})
 	expect(t, r, http.StatusCreated, "")
 	want = append([]string{fmt.Sprintf("%d ADJUSTMENT -1.50 bob", int64(r.json["id"].(float64)))}, want...)
+	post(ada, "1")
+	r = e.do(t, req{method: http.MethodPost, path: "/api/admin/adjustments/", token: e.token, body: map[string]any{"user_id": ada.ID, "amount": "2", "reason": "refund"}})
+	expect(t, r, http.StatusCreated, "")
+	want = append([]string{fmt.Sprintf("%d ADJUSTMENT 2.00 ada", int64(r.json["id"].(float64)))}, want...)
 
 	walk := func(query string) ([]string, int) {
 		var out []string
@@ -557,7 +561,7 @@ func TestAdminTransactionsAcrossUsers(t *testing.T) {
 		}
 	}
 	all, pages := walk("page_size=3")
-	if !slices.Equal(all, want) || pages != 3 {
+	if !slices.Equal(all, want) || pages != 4 {
 		t.Fatalf("paged walk (%d pages):\n%v\nwant\n%v", pages, all, want)
 	}
 	filter := func(keep func(string) bool) []string {
@@ -575,10 +579,11 @@ func TestAdminTransactionsAcrossUsers(t *testing.T) {
 			t.Fatalf("%s: %v", q, got)
 		}
 	}
-	if got, _ := walk("type=adjustment"); !slices.Equal(got, filter(func(s string) bool { return strings.Contains(s, "ADJUSTMENT") })) {
-		t.Fatalf("type=adjustment: %v", got)
+	// The rare kinds are read by their own index: paged the same way.
+	if got, pages := walk("type=adjustment&page_size=1"); !slices.Equal(got, filter(func(s string) bool { return strings.Contains(s, "ADJUSTMENT") })) || pages != 2 {
+		t.Fatalf("type=adjustment: %v (%d pages)", got, pages)
 	}
-	if got, _ := walk("type=deposit&user=ada"); len(got) != 4 {
+	if got, _ := walk("type=deposit&user=ada"); len(got) != 5 {
 		t.Fatalf("ada's deposits: %v", got)
 	}
 	// from/to are inclusive at a transaction's own created_at.
@@ -593,6 +598,11 @@ func TestAdminTransactionsAcrossUsers(t *testing.T) {
 	got, _ = walk("to=" + url.QueryEscape(mid))
 	if !slices.Equal(got, want[4:]) {
 		t.Fatalf("to=%s: %v", mid, got)
+	}
+	// At an adjustment's own time, through the rare kinds' index.
+	adjAt := p.Results[0].CreatedAt
+	if got, _ := walk("type=adjustment&from=" + url.QueryEscape(adjAt) + "&to=" + url.QueryEscape(adjAt)); !slices.Equal(got, want[:1]) {
+		t.Fatalf("adjustment at %s: %v", adjAt, got)
 	}
 	expect(t, e.call(t, http.MethodGet, "/api/admin/transactions/?user=nobody", nil), http.StatusBadRequest, "invalid")
 	expect(t, e.call(t, http.MethodGet, "/api/admin/transactions/?type=gift", nil), http.StatusBadRequest, "invalid")
@@ -612,6 +622,16 @@ func TestAdminAnalytics(t *testing.T) {
 	expect(t, r, http.StatusCreated, "")
 	// A device waiting for approval.
 	e.post(t, "/api/auth/login/", "", map[string]any{"username": u2.Username, "password": testPassword, "device_id": "new-tablet"})
+
+	// Settled months come from ledger_month_totals, computed once: a row
+	// stored there is what the series shows.
+	kigali, _ := time.LoadLocation("Africa/Kigali")
+	now := time.Now().In(kigali)
+	oldest := time.Date(now.Year(), now.Month()-11, 1, 0, 0, 0, 0, kigali)
+	if _, err := e.pool.Exec(context.Background(), `INSERT INTO ledger_month_totals (currency, zone, month, deposits, withdrawals)
+		VALUES ('RWF', 'Africa/Kigali', $1::date, 7, 3)`, oldest.Format(time.DateOnly)); err != nil {
+		t.Fatal(err)
+	}
 
 	r = e.call(t, http.MethodGet, "/api/admin/analytics/", nil)
 	expect(t, r, http.StatusOK, "")
@@ -650,11 +670,16 @@ func TestAdminAnalytics(t *testing.T) {
 	if len(a.Alerts) != 1 || a.Alerts[0].Username != u1.Username || a.Alerts[0].Message == "" {
 		t.Fatalf("alerts %+v", a.Alerts)
 	}
-	kigali, _ := time.LoadLocation("Africa/Kigali")
-	thisMonth := time.Now().In(kigali).Format("2006-01")
 	last := a.Monthly[len(a.Monthly)-1]
-	if len(a.Monthly) != 12 || last.Month != thisMonth || last.Deposits != "1100.25" || last.Withdrawals != "60.00" || a.Monthly[0].Deposits != "0.00" {
+	if len(a.Monthly) != 12 || last.Month != now.Format("2006-01") || last.Deposits != "1100.25" || last.Withdrawals != "60.00" ||
+		a.Monthly[0].Month != oldest.Format("2006-01") || a.Monthly[0].Deposits != "7.00" || a.Monthly[0].Withdrawals != "3.00" ||
+		a.Monthly[1].Deposits != "0.00" {
 		t.Fatalf("monthly %+v", a.Monthly)
+	}
+	// The other settled months are stored now (the current one never is,
+	// nor the previous one during its first day).
+	if n := e.count(t, `SELECT count(*) FROM ledger_month_totals`); n < 10 || n > 11 {
+		t.Fatalf("%d settled months stored", n)
 	}
 	if !sort.SliceIsSorted(a.Monthly, func(i, j int) bool { return a.Monthly[i].Month < a.Monthly[j].Month }) {
 		t.Fatalf("months not oldest first: %+v", a.Monthly)
@@ -855,6 +880,54 @@ func TestAuditLogIsAtomicAppendOnlyAndFiltered(t *testing.T) {
 	}
 	if n := len(e.auditRows(t)); n != 5 {
 		t.Fatalf("%d records", n)
+	}
+	e.verifyLedger(t)
+}
+
+// TestBalanceEditUnderConcurrentDeposits: the edit reads the balance and
+// posts the difference in one SERIALIZABLE transaction, so whatever
+// deposits land around it, the adjustment takes the balance exactly to the
+// target, and money is conserved.
+func TestBalanceEditUnderConcurrentDeposits(t *testing.T) {
+	t.Parallel()
+	e := newAdminEnv(t)
+	ctx := context.Background()
+	u := e.createUser(t, "busy", auth.RoleCustomer)
+	e.deposit(t, u.ID, "10")
+	one, _ := ledger.ParseAmount("1")
+	const n = 20
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for range n {
+		go func() {
+			<-start
+			_, err := e.ledger.Deposit(ctx, ledger.DepositRequest{UserID: u.ID, Amount: one, Currency: "RWF", Description: "drip"})
+			errs <- err
+		}()
+	}
+	close(start)
+	adminUser(t, e.call(t, http.MethodPatch, "/api/admin/users/"+itoa(u.ID)+"/", map[string]any{"balance": "100.00"}), http.StatusOK)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var after, final string
+	if err := e.pool.QueryRow(ctx, `
+		SELECT l.balance_after::text FROM ledger_lines l JOIN ledger_entries e ON e.id = l.entry_id
+		 WHERE e.kind = 'adjustment' AND l.account_seq IS NOT NULL`).Scan(&after); err != nil {
+		t.Fatalf("exactly one adjustment: %v", err)
+	}
+	if after != "100.00" {
+		t.Fatalf("the adjustment left the balance at %s", after)
+	}
+	if err := e.pool.QueryRow(ctx, `
+		SELECT (100 + count(*) FILTER (WHERE e.id > (SELECT id FROM ledger_entries WHERE kind = 'adjustment')))::numeric(20,2)::text
+		  FROM ledger_entries e WHERE e.kind = 'deposit'`).Scan(&final); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.balance(t, e.approvedLogin(t, u, "busy-phone").access); got != final {
+		t.Fatalf("balance %s, want %s (100 plus the deposits after the edit)", got, final)
 	}
 	e.verifyLedger(t)
 }

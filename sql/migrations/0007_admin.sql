@@ -1,7 +1,7 @@
 -- +goose Up
 -- Administration (issue 7): the audit log of admin writes, and what the
 -- admin views read: wallet balances by owner, wallet lines across users by
--- time, recent low-balance alerts.
+-- time, settled months of the dashboard, recent low-balance alerts.
 
 -- The audit log: one row per admin write (a user created, changed, deleted,
 -- a password set, a role or active flag changed, a wallet adjusted, a device
@@ -72,11 +72,36 @@ CREATE VIEW wallet_balances AS
 CREATE INDEX ledger_lines_wallet_time_idx ON ledger_lines (posted_at, id) INCLUDE (entry_id, amount)
     WHERE account_seq IS NOT NULL;
 
+-- The rare kinds of entry (adjustments, openings, reversals) by time, for
+-- the admin transaction list filtered to them: a page then reads those
+-- entries only, not the deposits and withdrawals between them. Partial, so
+-- deposits and withdrawals add nothing to it.
+CREATE INDEX ledger_entries_adjustment_time_idx ON ledger_entries (created_at, id)
+    WHERE kind IN ('adjustment', 'opening', 'reversal');
+
+-- The admin dashboard's monthly series, for months that are over: a month's
+-- deposits and withdrawals (both positive) in a calendar of zone, stored by
+-- ledger.Dashboard the first time it is asked for once the month has
+-- settled (ledger.MonthSettle after its end), so that the series reads only
+-- the current month's lines. A memo of the journal, which stays the truth:
+-- rows may be deleted at any time and are then computed again.
+CREATE TABLE ledger_month_totals (
+    currency    char(3) NOT NULL,
+    zone        text NOT NULL,
+    month       date NOT NULL CONSTRAINT ledger_month_totals_month_check CHECK (extract(day FROM month) = 1),
+    deposits    numeric(20, 2) NOT NULL,
+    withdrawals numeric(20, 2) NOT NULL,
+    computed_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT ledger_month_totals_pkey PRIMARY KEY (currency, zone, month)
+);
+
 -- The admin analytics' recent low-balance alerts, newest first.
 CREATE INDEX notifications_low_balance_idx ON notifications (id DESC) WHERE notif_type = 'LOW_BALANCE';
 
 -- +goose Down
 DROP INDEX notifications_low_balance_idx;
+DROP TABLE ledger_month_totals;
+DROP INDEX ledger_entries_adjustment_time_idx;
 DROP INDEX ledger_lines_wallet_time_idx;
 DROP VIEW wallet_balances;
 DROP TABLE audit_log;
