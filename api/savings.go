@@ -196,10 +196,17 @@ func (s *server) moveMoney(w http.ResponseWriter, r *http.Request, kind ledger.K
 	}
 	var posting ledger.Posting
 	err = s.ledger.RunSerializable(ctx, []int64{wallet.ID}, func(tx pgx.Tx) error {
-		if err := s.auth.CheckDeviceTx(ctx, tx, p.UserID, p.DeviceID); err != nil {
+		// The daily-limit UPDATE goes in the device check's round trip
+		// (pipelined after it); the device's refusal still comes first.
+		pt := jobs.NewPipelineTx(tx)
+		charge := s.limiter.QueueCharge(pt.Batch(), wallet.ID, day, kind, amount)
+		if err := s.auth.CheckDeviceTx(ctx, pt, p.UserID, p.DeviceID); err != nil {
 			return err
 		}
-		if err := s.limiter.ChargeTx(ctx, tx, wallet.ID, day, kind, amount); err != nil {
+		if err := pt.Flush(ctx); err != nil {
+			return err
+		}
+		if err := charge.Settle(ctx, tx); err != nil {
 			return err
 		}
 		var err error

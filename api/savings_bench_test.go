@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -53,6 +55,12 @@ func BenchmarkHTTPDeposit(b *testing.B) {
 		b.Fatal(err)
 	}
 	pc.MaxConns = 20
+	var trace *roundTrips
+	if os.Getenv("BENCH_HTTP_TRACE") != "" {
+		trace = &roundTrips{stats: map[string]*rtStat{}}
+		pc.ConnConfig.Tracer = trace
+		b.Cleanup(func() { trace.report(b) })
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		b.Fatal(err)
@@ -199,6 +207,7 @@ func BenchmarkHTTPDeposit(b *testing.B) {
 			})
 		})
 		b.Run(fmt.Sprintf("http/workers=%d", workers), func(b *testing.B) {
+			trace.reset()
 			next := make([]int, workers)
 			benchLoad(b, workers, retries(reg), func(ctx context.Context, w int, _ *rand.Rand) error {
 				// Client w uses users w, w+workers, ...: never one another's.
@@ -324,4 +333,98 @@ func benchLoad(b *testing.B, workers int, retries func() float64, op func(ctx co
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric((retries()-before)/float64(b.N), "retries/op")
 	b.ReportMetric(float64(gaveUp.Load())/float64(b.N), "failed/op")
+}
+
+// roundTrips is a pgx tracer of the service's pool (BENCH_HTTP_TRACE=1):
+// per statement (or batch), how many were run and their mean time as seen
+// by the client, for the last http sub-benchmark; printed at the end. At one
+// client the time is close to the server's; the number of round trips per
+// deposit is exact.
+type roundTrips struct {
+	mu    sync.Mutex
+	stats map[string]*rtStat
+}
+
+type rtStat struct {
+	n   int
+	sum time.Duration
+}
+
+type rtKey struct{}
+
+type rtStart struct {
+	what string
+	at   time.Time
+}
+
+func (t *roundTrips) reset() {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	clear(t.stats)
+	t.mu.Unlock()
+}
+
+func (t *roundTrips) add(ctx context.Context) {
+	s, ok := ctx.Value(rtKey{}).(rtStart)
+	if !ok {
+		return
+	}
+	t.mu.Lock()
+	st := t.stats[s.what]
+	if st == nil {
+		st = &rtStat{}
+		t.stats[s.what] = st
+	}
+	st.n++
+	st.sum += time.Since(s.at)
+	t.mu.Unlock()
+}
+
+func rtName(sql string) string {
+	f := strings.Join(strings.Fields(sql), " ")
+	if len(f) > 70 {
+		f = f[:70]
+	}
+	return f
+}
+
+func (t *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	return context.WithValue(ctx, rtKey{}, rtStart{what: rtName(d.SQL), at: time.Now()})
+}
+
+func (t *roundTrips) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryEndData) {
+	t.add(ctx)
+}
+
+func (t *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchStartData) context.Context {
+	names := make([]string, 0, d.Batch.Len())
+	for _, q := range d.Batch.QueuedQueries {
+		names = append(names, rtName(q.SQL)[:min(30, len(rtName(q.SQL)))])
+	}
+	return context.WithValue(ctx, rtKey{}, rtStart{what: "batch[" + strings.Join(names, " | ") + "]", at: time.Now()})
+}
+
+func (t *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (t *roundTrips) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchEndData) {
+	t.add(ctx)
+}
+
+func (t *roundTrips) report(b *testing.B) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	type row struct {
+		what string
+		st   *rtStat
+	}
+	var rows []row
+	for k, v := range t.stats {
+		rows = append(rows, row{k, v})
+	}
+	slices.SortFunc(rows, func(a, b row) int { return int(b.st.sum - a.st.sum) })
+	for _, r := range rows {
+		b.Logf("%7d × %8.3f ms  %s", r.st.n, float64(r.st.sum.Microseconds())/1000/float64(r.st.n), r.what)
+	}
 }

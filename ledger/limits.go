@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
 )
 
@@ -147,18 +148,87 @@ func (g *Limiter) ChargeTx(ctx context.Context, tx pgx.Tx, walletID int64, day t
 	if !limit.IsPositive() {
 		return nil
 	}
-	tag, err := tx.Exec(ctx, `
-		UPDATE wallet_day_totals SET `+col+` = `+col+` + $3
-		 WHERE account_id = $1 AND day = $2 AND `+col+` + $3 <= $4`,
-		walletID, day, amount.Decimal(), limit)
+	tag, err := tx.Exec(ctx, chargeSQL(col), walletID, day, amount.Decimal(), limit)
 	if err != nil {
 		return err
 	}
-	if tag.RowsAffected() == 1 {
+	return g.settle(ctx, tx, walletID, day, kind, amount, tag.RowsAffected())
+}
+
+// chargeSQL is the conditional UPDATE of ChargeTx for column col: one
+// constant text per column, so that pgx prepares it once per connection.
+func chargeSQL(col string) string {
+	if col == "withdrawn" {
+		return chargeWithdrawnSQL
+	}
+	return chargeDepositedSQL
+}
+
+const (
+	chargeDepositedSQL = `
+		UPDATE wallet_day_totals SET deposited = deposited + $3
+		 WHERE account_id = $1 AND day = $2 AND deposited + $3 <= $4`
+	chargeWithdrawnSQL = `
+		UPDATE wallet_day_totals SET withdrawn = withdrawn + $3
+		 WHERE account_id = $1 AND day = $2 AND withdrawn + $3 <= $4`
+)
+
+// PendingCharge is a charge queued in a pgx.Batch by QueueCharge; Settle
+// finishes it once the batch has been sent and closed.
+type PendingCharge struct {
+	g        *Limiter
+	walletID int64
+	day      time.Time
+	kind     Kind
+	amount   Amount
+	// none: no daily limit for kind, nothing was queued.
+	none bool
+	// rows is the UPDATE's count of moved rows, -1 until the batch's
+	// results have been read.
+	rows int64
+}
+
+// QueueCharge is ChargeTx's conditional UPDATE queued in b, for a caller
+// that sends it in one round trip with other statements of the posting
+// transaction (pgx pipelining). After the batch has been sent in the
+// transaction and its results read (BatchResults.Close), Settle gives
+// ChargeTx's answer. Call Prepare first, as for ChargeTx.
+func (g *Limiter) QueueCharge(b *pgx.Batch, walletID int64, day time.Time, kind Kind, amount Amount) *PendingCharge {
+	pc := &PendingCharge{g: g, walletID: walletID, day: day, kind: kind, amount: amount, rows: -1}
+	limit, col := g.daily(kind)
+	if !limit.IsPositive() {
+		pc.none = true
+		return pc
+	}
+	b.Queue(chargeSQL(col), walletID, day, amount.Decimal(), limit).Exec(func(tag pgconn.CommandTag) error {
+		pc.rows = tag.RowsAffected()
+		return nil
+	})
+	return pc
+}
+
+// Settle returns what ChargeTx would have: nil when the charge was made,
+// a *LimitError when it is refused. It may run one more statement in tx
+// (only when the UPDATE moved nothing: a refusal, or a day row missing).
+// It is an error to call it before the batch's results were read.
+func (pc *PendingCharge) Settle(ctx context.Context, tx pgx.Tx) error {
+	if pc.none {
 		return nil
 	}
+	if pc.rows < 0 {
+		return errors.New("ledger: daily-limit charge was not sent")
+	}
+	return pc.g.settle(ctx, tx, pc.walletID, pc.day, pc.kind, pc.amount, pc.rows)
+}
+
+// settle finishes a charge whose conditional UPDATE moved rows rows.
+func (g *Limiter) settle(ctx context.Context, tx pgx.Tx, walletID int64, day time.Time, kind Kind, amount Amount, rows int64) error {
+	if rows == 1 {
+		return nil
+	}
+	limit, col := g.daily(kind)
 	var total decimal.Decimal
-	err = tx.QueryRow(ctx, `SELECT `+col+` FROM wallet_day_totals WHERE account_id = $1 AND day = $2`,
+	err := tx.QueryRow(ctx, `SELECT `+col+` FROM wallet_day_totals WHERE account_id = $1 AND day = $2`,
 		walletID, day).Scan(&total)
 	if errors.Is(err, pgx.ErrNoRows) {
 		if amount.Decimal().GreaterThan(limit) {
