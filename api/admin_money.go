@@ -140,18 +140,7 @@ type adjustmentRequest struct {
 // parseSignedAmount applies the money rules, with an optional leading "-",
 // to a raw JSON value.
 func parseSignedAmount(field string, raw json.RawMessage) (ledger.SignedAmount, error) {
-	if len(raw) == 0 {
-		return ledger.SignedAmount{}, fieldError(field, "This field is required.")
-	}
-	var a ledger.SignedAmount
-	if err := a.UnmarshalJSON(raw); err != nil {
-		var ae *ledger.AmountError
-		if errors.As(err, &ae) {
-			return ledger.SignedAmount{}, fieldError(field, "The amount "+ae.Reason+".")
-		}
-		return ledger.SignedAmount{}, fieldError(field, "A decimal amount is required.")
-	}
-	return a, nil
+	return parseMoney[ledger.SignedAmount](field, raw)
 }
 
 // adminAdjust posts a manual adjustment of a user's wallet against the

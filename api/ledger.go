@@ -57,7 +57,7 @@ func (s *server) ledgerAccounts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	limit, err := queryLimit(r, 100, 1000)
+	limit, err := queryPositive(r.URL.Query(), "limit", 100, 1000)
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ type ledgerEntryJSON struct {
 // ledgerEntries lists journal entries with their lines, keyset-paged in id
 // order, filtered by creation time and account (a code or an id).
 func (s *server) ledgerEntries(w http.ResponseWriter, r *http.Request) error {
-	from, to, err := timeRange(r)
+	from, to, err := s.queryRange(r.URL.Query())
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ func (s *server) ledgerEntries(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	limit, err := queryLimit(r, 50, 500)
+	limit, err := queryPositive(r.URL.Query(), "limit", 50, 500)
 	if err != nil {
 		return err
 	}
@@ -302,8 +302,8 @@ func (s *server) writeExport(r *http.Request, from, to time.Time, csvOut, jsonlO
 }
 
 // exportParams reads from, to and format (csv by default).
-func exportParams(r *http.Request) (from, to time.Time, format string, err error) {
-	if from, to, err = timeRange(r); err != nil {
+func (s *server) exportParams(r *http.Request) (from, to time.Time, format string, err error) {
+	if from, to, err = s.queryRange(r.URL.Query()); err != nil {
 		return
 	}
 	format = strings.ToLower(r.URL.Query().Get("format"))
@@ -322,7 +322,7 @@ func exportParams(r *http.Request) (from, to time.Time, format string, err error
 // first bytes were sent aborts the connection, so a client never mistakes a
 // truncated export for a complete one.
 func (s *server) ledgerExport(w http.ResponseWriter, r *http.Request) error {
-	from, to, format, err := exportParams(r)
+	from, to, format, err := s.exportParams(r)
 	if err != nil {
 		return err
 	}
@@ -354,7 +354,7 @@ func (s *server) ledgerExport(w http.ResponseWriter, r *http.Request) error {
 // ledgerExportManifest computes the export's manifest with the SHA-256 of
 // the exact CSV body and of the JSONL body without its manifest line.
 func (s *server) ledgerExportManifest(w http.ResponseWriter, r *http.Request) error {
-	from, to, _, err := exportParams(r)
+	from, to, _, err := s.exportParams(r)
 	if err != nil {
 		return err
 	}
@@ -379,9 +379,12 @@ type trialBalanceRowJSON struct {
 // ledgerTrialBalance returns every account's debits, credits and balance as
 // of an instant (default now), with the totals.
 func (s *server) ledgerTrialBalance(w http.ResponseWriter, r *http.Request) error {
-	asOf, err := queryTime(r, "as_of")
-	if err != nil {
-		return err
+	var asOf time.Time
+	if v := r.URL.Query().Get("as_of"); v != "" {
+		var err error
+		if asOf, err = s.parseInstant("as_of", v, true); err != nil {
+			return err
+		}
 	}
 	bound := asOf
 	if asOf.IsZero() {
@@ -420,32 +423,4 @@ func (s *server) ledgerVerify(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, rep)
 	return nil
-}
-
-// timeRange reads the inclusive from and to bounds.
-func timeRange(r *http.Request) (from, to time.Time, err error) {
-	if from, err = queryTime(r, "from"); err != nil {
-		return
-	}
-	if to, err = queryTime(r, "to"); err != nil {
-		return
-	}
-	if !from.IsZero() && !to.IsZero() && to.Before(from) {
-		err = fieldError("to", "Must not be before from.")
-	}
-	return
-}
-
-// queryLimit reads the optional limit parameter: def when absent, clamped to
-// max.
-func queryLimit(r *http.Request, def, max int) (int, error) {
-	v := r.URL.Query().Get("limit")
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		return 0, fieldError("limit", "Expected a positive integer.")
-	}
-	return min(n, max), nil
 }

@@ -4,22 +4,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"strconv"
-	"time"
 )
-
-// queryTime parses the query parameter name as an RFC 3339 instant; absent
-// is the zero time. A bad value is a field error naming the parameter.
-func queryTime(r *http.Request, name string) (time.Time, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil {
-		return time.Time{}, fieldError(name, "Expected an RFC 3339 time such as 2026-12-03T10:00:00Z.")
-	}
-	return t, nil
-}
 
 // encodeCursor makes an opaque keyset cursor from the last id of a page.
 func encodeCursor(lastID int64) string {

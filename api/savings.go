@@ -57,18 +57,29 @@ type moneyRequest struct {
 // parseAmount applies the money rules to a raw JSON value; field names the
 // field in the error.
 func parseAmount(field string, raw json.RawMessage) (ledger.Amount, error) {
+	return parseMoney[ledger.Amount](field, raw)
+}
+
+// parseMoney parses a raw JSON value (a string or a number, judged by its
+// literal text) into a ledger money type, ledger.Amount or
+// ledger.SignedAmount, whose UnmarshalJSON applies the money rules. Every
+// refusal is a field error naming the rule broken.
+func parseMoney[T any, PT interface {
+	*T
+	UnmarshalJSON([]byte) error
+}](field string, raw json.RawMessage) (T, error) {
+	var v T
 	if len(raw) == 0 {
-		return ledger.Amount{}, fieldError(field, "This field is required.")
+		return v, fieldError(field, "This field is required.")
 	}
-	var a ledger.Amount
-	if err := a.UnmarshalJSON(raw); err != nil {
+	if err := PT(&v).UnmarshalJSON(raw); err != nil {
 		var ae *ledger.AmountError
 		if errors.As(err, &ae) {
-			return ledger.Amount{}, fieldError(field, "The amount "+ae.Reason+".")
+			return v, fieldError(field, "The amount "+ae.Reason+".")
 		}
-		return ledger.Amount{}, fieldError(field, "A decimal amount is required.")
+		return v, fieldError(field, "A decimal amount is required.")
 	}
-	return a, nil
+	return v, nil
 }
 
 // parseDescription trims a description and refuses one that is too long or
