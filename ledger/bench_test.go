@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -108,11 +111,12 @@ func (env *benchEnv) rawDeposit(ctx context.Context, user int64) error {
 }
 
 // load runs b.N calls of op over workers goroutines and reports the metrics.
-func load(b *testing.B, workers int, retries func() int64, op func(ctx context.Context, rng *rand.Rand) error) {
+func load(b *testing.B, pool *pgxpool.Pool, workers int, retries func() int64, op func(ctx context.Context, rng *rand.Rand) error) {
 	ctx := context.Background()
 	var next, failed atomic.Int64
 	lat := make([][]time.Duration, workers)
 	before := retries()
+	cpu := startCPU(ctx, pool)
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -135,6 +139,7 @@ func load(b *testing.B, workers int, retries func() int64, op func(ctx context.C
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
+	cpu.report(ctx, b)
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	pct := func(p float64) float64 {
@@ -157,6 +162,74 @@ func (env *benchEnv) retriesOf(l *ledger.Ledger) func() int64 {
 	}
 }
 
+// cpuMeter measures the CPU time (user + system) spent by the database
+// backends serving a pool and by this process, from /proc: where that is
+// readable (a server on the same Linux host), load reports both per posting
+// (srv-us/op, client-us/op). Unlike throughput, CPU time per posting hardly
+// moves when other work shares the machine. /proc counts in USER_HZ ticks,
+// 100 per second on Linux.
+type cpuMeter struct {
+	pool    *pgxpool.Pool
+	backend map[int]int64 // pid -> ticks
+	self    int64
+}
+
+func procTicks(pid string) (int64, bool) {
+	stat, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	s := string(stat)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	return utime + stime, err1 == nil && err2 == nil
+}
+
+// backendTicks returns the CPU ticks of every backend connected to the
+// pool's database, or nil when they cannot be read.
+func backendTicks(ctx context.Context, pool *pgxpool.Pool) map[int]int64 {
+	rows, err := pool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
+	if err != nil {
+		return nil
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return nil
+	}
+	m := make(map[int]int64, len(pids))
+	for _, pid := range pids {
+		t, ok := procTicks(strconv.Itoa(pid))
+		if !ok {
+			return nil
+		}
+		m[pid] = t
+	}
+	return m
+}
+
+func startCPU(ctx context.Context, pool *pgxpool.Pool) *cpuMeter {
+	self, _ := procTicks("self")
+	return &cpuMeter{pool: pool, backend: backendTicks(ctx, pool), self: self}
+}
+
+func (c *cpuMeter) report(ctx context.Context, b *testing.B) {
+	self, ok := procTicks("self")
+	after := backendTicks(ctx, c.pool)
+	if !ok || c.backend == nil || after == nil {
+		return
+	}
+	var ticks int64
+	for pid, t := range after {
+		ticks += t - c.backend[pid] // a connection opened during the run counts from 0
+	}
+	b.ReportMetric(float64(ticks)*1e4/float64(b.N), "srv-us/op")
+	b.ReportMetric(float64(self-c.self)*1e4/float64(b.N), "client-us/op")
+}
+
 // BenchmarkPost compares Ledger.Deposit with the raw baseline at 1, 8, 32
 // and 64 workers, on distinct wallets and on a single wallet.
 func BenchmarkPost(b *testing.B) {
@@ -175,21 +248,21 @@ func BenchmarkPost(b *testing.B) {
 	single := func(*rand.Rand) int64 { return 1 }
 	for _, w := range benchWorkers {
 		b.Run(fmt.Sprintf("distinct/raw/workers=%d", w), func(b *testing.B) {
-			load(b, w, env.retriesOf(env.raw), rawDeposit(distinct))
+			load(b, env.pool, w, env.retriesOf(env.raw), rawDeposit(distinct))
 		})
 		b.Run(fmt.Sprintf("distinct/ledger/workers=%d", w), func(b *testing.B) {
-			load(b, w, env.retriesOf(env.ledger), deposit(env.ledger, distinct))
+			load(b, env.pool, w, env.retriesOf(env.ledger), deposit(env.ledger, distinct))
 		})
 	}
 	for _, w := range benchWorkers {
 		b.Run(fmt.Sprintf("single/raw/workers=%d", w), func(b *testing.B) {
-			load(b, w, env.retriesOf(env.raw), rawDeposit(single))
+			load(b, env.pool, w, env.retriesOf(env.raw), rawDeposit(single))
 		})
 		b.Run(fmt.Sprintf("single/ledger/workers=%d", w), func(b *testing.B) {
-			load(b, w, env.retriesOf(env.ledger), deposit(env.ledger, single))
+			load(b, env.pool, w, env.retriesOf(env.ledger), deposit(env.ledger, single))
 		})
 		b.Run(fmt.Sprintf("single/ledger-nolocks/workers=%d", w), func(b *testing.B) {
-			load(b, w, env.retriesOf(env.noStripes), deposit(env.noStripes, single))
+			load(b, env.pool, w, env.retriesOf(env.noStripes), deposit(env.noStripes, single))
 		})
 	}
 }

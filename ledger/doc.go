@@ -20,15 +20,31 @@
 //
 // Post runs PostTx in a SERIALIZABLE transaction (RunSerializable), retried
 // on 40001/40P01 with exponential backoff and full jitter, bounded, counted
-// in a Prometheus counter. PostTx moves the head of each wallet it touches —
+// in a Prometheus counter. PostTx validates the entry in Go (accounts come
+// from the in-memory cache), then moves the head of each wallet it touches —
 // in account-id order — with a conditional UPDATE that refuses to go below
-// zero (ErrInsufficientFunds, atomically), then inserts the entry and all its
-// lines; an entry that moves one wallet (every deposit, withdrawal and
-// adjustment) is a single statement, so a posting is three round trips:
-// BEGIN, the statement, COMMIT. Before BEGIN, Post takes in-process striped locks
-// on the wallets' account ids, so that postings to one wallet queue instead
-// of failing each other; across processes the retry loop still guarantees
-// correctness.
+// zero (ErrInsufficientFunds, atomically), and inserts the entry and all its
+// lines. Before BEGIN, Post takes in-process striped locks on the wallets'
+// account ids, so that postings to one wallet queue instead of failing each
+// other; across processes the retry loop still guarantees correctness.
+//
+// An entry of two lines, a head-less account and then a wallet (every
+// deposit, withdrawal and adjustment), is written by the ledger's own posting
+// statement, which the migration defines (ledger_wallet_posting_sql(); New
+// loads it): one statement, one round trip, so a posting is BEGIN, the
+// statement, COMMIT. That statement is correct by construction for any
+// arguments: it validates both accounts, moves the wallet's head, and inserts
+// the entry with exactly two opposite lines in the wallet's currency, the
+// wallet's carrying the head's new sequence and balance — or writes nothing.
+// Every name in it is schema-qualified, so no search_path changes its
+// meaning. The database recognizes it by its text (current_query()) and does
+// not check its rows again (see below); that re-check cost more than the rest
+// of the posting's work in the database (docs/benchmarks.md). Other entries
+// take the general path (a head UPDATE per wallet, then one statement for
+// the entry and its lines), which the database checks in full, as it checks
+// every other statement writing entries or lines. With the simple protocol
+// (QueryExecModeSimpleProtocol) the arguments are spelled into the text, so
+// the ledger uses the general path there.
 //
 // # Why heads
 //
@@ -39,9 +55,9 @@
 // indexed column and the table has fillfactor 50: they stay HOT and never
 // insert into an index page that other transactions read. The shared cash
 // and equity accounts have no head and no sequence: no row is updated by
-// every posting and nothing of them is read while posting (their ids are
-// cached at construction), so they are never a serialization point; their
-// balance is summed when asked.
+// every posting, and the only thing of them read while posting is their
+// account row, which never changes, so they are never a serialization point;
+// their balance is summed when asked.
 //
 // # Why no foreign keys on lines, and no reads of shared pages
 //
@@ -65,8 +81,9 @@
 // rightmost pages connect them all.
 //
 // The rules are therefore checked from data the transaction already holds,
-// with no read of a page other postings write (sql/migrations/0003_ledger.sql):
-// a statement-level trigger on ledger_lines reads the statement's transition
+// with no read of a page other postings write (sql/migrations/0003_ledger.sql),
+// for every statement but the ledger's own posting statement: a
+// statement-level trigger on ledger_lines reads the statement's transition
 // table (which takes no predicate locks), the accounts (never written while
 // posting) and the heads of the wallets concerned (rows the transaction has
 // just updated). Every entry in the statement must balance per currency
@@ -75,14 +92,21 @@
 // statement and nobody can add lines to a committed entry); every account
 // must exist in the line's currency; a wallet's lines must carry its
 // sequence and balance and end exactly at its head. Entries created by the
-// transaction are tracked in a transaction-local setting, and a deferred
-// constraint trigger that reads only that setting rejects at COMMIT an entry
-// left without lines. Neither a buggy caller nor a psql session can commit
-// an unbalanced entry: balance is checked from the inserted rows themselves.
-// A session that deliberately forges the setting can at most attach a
-// balanced set of lines to another entry, which Verify's hash chain reports.
-// With this design the benchmark measures no serialization retries on
-// distinct wallets (docs/benchmarks.md).
+// transaction are tracked in a transaction-local setting kept by the entry
+// id's default (ledger_entry_id(), which also takes the xid first), and a
+// deferred constraint trigger that reads only that setting rejects at COMMIT
+// an entry left without lines. Neither a buggy caller nor a psql session can
+// commit an unbalanced entry: balance is checked from the inserted rows
+// themselves, or guaranteed by the posting statement's construction. A
+// session that deliberately forges the setting can at most attach a balanced
+// set of lines to another entry, which Verify's hash chain reports. With
+// this design the benchmark measures no serialization retries on distinct
+// wallets (docs/benchmarks.md).
+//
+// Single-column rules (amount not zero, balance not negative, the entry
+// kinds) are domain constraints: PostgreSQL re-plans a table's CHECK
+// constraints in every statement that writes it, a domain's once per
+// session.
 //
 // Under SSI a sequential scan locks a whole relation, and the planner prefers
 // one on small tables: RunSerializable turns sequential scans off for its
@@ -103,8 +127,10 @@
 // The hash chain (ledger_seals, HashEntry) is built after the fact by Seal,
 // in entry-id order, so it never serializes writers. Ids come from a
 // sequence, so a lower id can commit after a higher one; Seal must not chain
-// past an id whose transaction may still commit. The entries' BEFORE INSERT
-// trigger makes every transaction own an xid before it draws an entry id.
+// past an id whose transaction may still commit. Every transaction owns an
+// xid before it draws an entry id: the posting statement draws it after
+// moving the head, the id's default (ledger_entry_id()) after taking the xid,
+// and an entry with any other id can never commit.
 // Seal reads the sequence's last value L, then takes a new xid X, then waits
 // until no transaction older than X is running: every transaction holding an
 // id <= L has ended, and the committed entries up to L are final. Verify

@@ -81,7 +81,7 @@ func MapError(err error) error {
 		case "ledger_account_heads_balance_check":
 			return ErrInsufficientFunds
 		case "ledger_entries_kind_check", "ledger_entries_idem_check", "ledger_lines_amount_check",
-			"ledger_lines_seq_check", "ledger_accounts_currency_check", "ledger_accounts_type_check":
+			"ledger_accounts_currency_check", "ledger_accounts_type_check":
 			return wrap(ErrInvalidEntry)
 		}
 	case "22P02": // invalid_text_representation, e.g. metadata that is not JSON

@@ -95,8 +95,11 @@ type Ledger struct {
 	accounts *boundedCache[int64, Account]
 	wallets  *boundedCache[walletKey, int64]
 	locks    *stripes
-	retries  *prometheus.CounterVec
-	gaveUp   prometheus.Counter
+	// walletSQL is the ledger's own posting statement for an entry of a
+	// head-less account and a wallet (see postWalletPair).
+	walletSQL string
+	retries   *prometheus.CounterVec
+	gaveUp    prometheus.Counter
 }
 
 type systemAccounts struct{ cash, equity Account }
@@ -166,6 +169,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Ledger, error)
 		if l.gaveUp, err = register(opts.Registerer, l.gaveUp); err != nil {
 			return nil, err
 		}
+	}
+	if err := pool.QueryRow(ctx, `SELECT ledger_wallet_posting_sql()`).Scan(&l.walletSQL); err != nil {
+		return nil, fmt.Errorf("ledger: load the posting statement: %w", err)
 	}
 	for _, cur := range opts.Currencies {
 		if !currencyRE.MatchString(cur) {

@@ -300,6 +300,11 @@ func (l *Ledger) postPrepared(ctx context.Context, tx pgx.Tx, ne *NewEntry, line
 			wallet = i
 		}
 	}
+	if wallet == 1 && len(lines) == 2 && tx.Conn().Config().DefaultQueryExecMode != pgx.QueryExecModeSimpleProtocol {
+		// The simple protocol would send the statement with its arguments
+		// spelled in, which the database does not recognize as its own.
+		return l.postWalletPair(ctx, tx, ne, lines)
+	}
 	if wallet >= 0 {
 		return l.postOneWallet(ctx, tx, ne, lines, wallet)
 	}
@@ -404,6 +409,63 @@ func (l *Ledger) postOneWallet(ctx context.Context, tx pgx.Tx, ne *NewEntry, lin
 		return Entry{}, MapError(err)
 	}
 	pw.after = decimal.NullDecimal{Decimal: bal, Valid: true}
+	return finishEntry(e, lines, lineIDs)
+}
+
+// postWalletPair posts an entry of two lines, a head-less account then a
+// wallet (every deposit, withdrawal and adjustment), with the ledger's own
+// posting statement (l.walletSQL, from ledger_wallet_posting_sql() in
+// sql/migrations/0003_ledger.sql): one round trip, correct by construction,
+// so the database does not check it again. It returns one row per line
+// (entry id, posting time, the wallet line's sequence and balance after,
+// line id).
+func (l *Ledger) postWalletPair(ctx context.Context, tx pgx.Tx, ne *NewEntry, lines []preparedLine) (Entry, error) {
+	counter, pw := &lines[0], &lines[1]
+	var effective *time.Time
+	if !ne.EffectiveAt.IsZero() {
+		effective = &ne.EffectiveAt
+	}
+	meta := metadataText(ne.Metadata)
+	e := newEntry(ne, meta)
+	rows, err := tx.Query(ctx, l.walletSQL,
+		string(ne.Kind), effective, ne.Description, nullInt(ne.ActorUserID),
+		nullStr(ne.IdemScope), nullStr(ne.IdemKey), ne.RequestHash, meta,
+		pw.acct.ID, pw.amount.String(), counter.acct.ID)
+	if err != nil {
+		return Entry{}, MapError(err)
+	}
+	lineIDs := make([]int64, 0, 2)
+	for rows.Next() {
+		var id int64
+		var seq *int64
+		var after decimal.NullDecimal
+		if err := rows.Scan(&e.ID, &e.CreatedAt, &seq, &after, &id); err != nil {
+			rows.Close()
+			return Entry{}, MapError(err)
+		}
+		if seq != nil {
+			pw.seq, pw.after = *seq, after
+		}
+		lineIDs = append(lineIDs, id)
+	}
+	if err := rows.Err(); err != nil {
+		return Entry{}, MapError(err)
+	}
+	if len(lineIDs) == 0 {
+		// Nothing written: the wallet would go below zero (validate has
+		// checked the rest), or its head is missing.
+		if pw.amount.Mul(pw.acct.Type.normalDec()).IsNegative() {
+			return Entry{}, fmt.Errorf("%w: account %s", ErrInsufficientFunds, pw.acct.Code)
+		}
+		return Entry{}, fmt.Errorf("%w: no head for account %s", ErrAccountNotFound, pw.acct.Code)
+	}
+	slices.Sort(lineIDs)
+	// The stored effective_at: the one asked for, at PostgreSQL's
+	// microsecond precision (pgx truncates), else the posting time.
+	e.EffectiveAt = e.CreatedAt
+	if effective != nil {
+		e.EffectiveAt = time.UnixMicro(effective.UnixMicro())
+	}
 	return finishEntry(e, lines, lineIDs)
 }
 

@@ -85,7 +85,9 @@ func sha256Sum(b []byte) []byte {
 // one. Seal therefore (1) reads L, the sequence's last value, then (2) takes
 // a fresh transaction id X, assigned after L was read, and (3) waits until
 // no transaction older than X is running. Every entry's transaction owns its
-// xid before drawing its id (trigger ledger_entries_assign_id), so any
+// xid before drawing its id (the posting statement draws it after moving the
+// wallet's head, the id's default ledger_entry_id() after taking the xid, and
+// an entry with any other id cannot commit), so any
 // transaction holding an id <= L has an xid < X and has ended by then: the
 // committed entries with ids <= L are final, and Seal chains them. It waits
 // at most Options.SealWait, polling every 20 ms; then it returns

@@ -20,6 +20,19 @@ CREATE TABLE ledger_accounts (
 CREATE UNIQUE INDEX ledger_accounts_owner_currency_key ON ledger_accounts (owner_user_id, currency)
     WHERE owner_user_id IS NOT NULL;
 
+-- Single-column rules are domain constraints rather than table CHECK
+-- constraints: PostgreSQL 15 re-reads and re-plans a table's CHECK
+-- expressions in every statement that writes the table (a measurable share of
+-- a posting), while a domain's are prepared once per session. The constraint
+-- names are those the errors are mapped by (ledger.MapError).
+CREATE DOMAIN ledger_balance AS numeric(20, 2)
+    CONSTRAINT ledger_account_heads_balance_check CHECK (VALUE >= 0);
+CREATE DOMAIN ledger_amount AS numeric(20, 2)
+    CONSTRAINT ledger_lines_amount_check CHECK (VALUE <> 0);
+CREATE DOMAIN ledger_entry_kind AS text
+    CONSTRAINT ledger_entries_kind_check
+    CHECK (VALUE IN ('deposit', 'withdrawal', 'adjustment', 'reversal', 'opening'));
+
 -- Heads: the running balance (in the account's normal side, so a wallet's is
 -- what its owner holds) and line sequence of every account that may not go
 -- negative. Only balance, seq and updated_at change, none of them indexed, and
@@ -27,30 +40,46 @@ CREATE UNIQUE INDEX ledger_accounts_owner_currency_key ON ledger_accounts (owner
 -- an index page that other serializable transactions have read.
 CREATE TABLE ledger_account_heads (
     account_id bigint PRIMARY KEY REFERENCES ledger_accounts (id),
-    balance    numeric(20, 2) NOT NULL DEFAULT 0
-               CONSTRAINT ledger_account_heads_balance_check CHECK (balance >= 0),
+    balance    ledger_balance NOT NULL DEFAULT 0,
     seq        bigint NOT NULL DEFAULT 0,
     updated_at timestamptz NOT NULL DEFAULT now()
 ) WITH (fillfactor = 50);
 
--- Journal entries. The id has no column default: the BEFORE INSERT trigger
--- below assigns it after making sure the transaction owns an xid (the
--- sealer's watermark relies on that order).
+-- Journal entries. The id is drawn by ledger_entry_id() (below), which first
+-- makes sure the transaction owns an xid (the sealer's watermark relies on
+-- that order) and records the entry as created by this transaction. An
+-- explicit id bypasses both, and such an entry can never get lines nor
+-- commit (ledger_lines_check, ledger_entries_check).
 CREATE SEQUENCE ledger_entries_id_seq;
+-- +goose StatementBegin
+CREATE FUNCTION ledger_entry_id() RETURNS bigint
+LANGUAGE sql VOLATILE AS $$
+    -- ledger.entries is a transaction-local list ",id,id*,...": an id
+    -- without a star is an entry created by this transaction that has no
+    -- lines yet, a starred one got its lines. A plain SQL expression, inlined
+    -- into the INSERT's plan: no trigger call per entry.
+    SELECT CASE WHEN pg_current_xact_id() IS NOT NULL THEN
+               split_part(set_config('ledger.entries',
+                   ',' || nextval('ledger_entries_id_seq')
+                       || coalesce(nullif(current_setting('ledger.entries', true), ''), ','),
+                   true), ',', 2)::bigint
+           END
+$$;
+-- +goose StatementEnd
 CREATE TABLE ledger_entries (
-    id            bigint PRIMARY KEY,
-    kind          text NOT NULL CONSTRAINT ledger_entries_kind_check
-                  CHECK (kind IN ('deposit', 'withdrawal', 'adjustment', 'reversal', 'opening')),
+    id            bigint PRIMARY KEY DEFAULT ledger_entry_id(),
+    kind          ledger_entry_kind NOT NULL,
     effective_at  timestamptz NOT NULL,
     created_at    timestamptz NOT NULL,
     description   text NOT NULL DEFAULT '',
     actor_user_id bigint,
+    -- (idem_key IS NULL) = (idem_scope IS NULL), and a key has a
+    -- request_hash: checked by ledger_entries_check (constraint name
+    -- ledger_entries_idem_check), with the entry's other rules.
     idem_scope    text,
     idem_key      text,
     request_hash  bytea,
-    metadata      jsonb NOT NULL DEFAULT '{}',
-    CONSTRAINT ledger_entries_idem_check CHECK (
-        (idem_key IS NULL) = (idem_scope IS NULL) AND (idem_key IS NULL OR request_hash IS NOT NULL))
+    metadata      jsonb NOT NULL DEFAULT '{}'
 );
 ALTER SEQUENCE ledger_entries_id_seq OWNED BY ledger_entries.id;
 -- Idempotency keys: unique for the life of the ledger. Partial, so postings
@@ -71,17 +100,16 @@ CREATE UNIQUE INDEX ledger_entries_idem_key ON ledger_entries (idem_scope, idem_
 --
 -- account_seq and balance_after are set for accounts with a head (wallets)
 -- and NULL for the shared accounts (cash, equity), which therefore never
--- become a serialization point.
+-- become a serialization point (ledger_lines_check enforces both).
 CREATE TABLE ledger_lines (
     id            bigserial NOT NULL,
     entry_id      bigint NOT NULL,
     account_id    bigint NOT NULL,
-    amount        numeric(20, 2) NOT NULL CONSTRAINT ledger_lines_amount_check CHECK (amount <> 0),
+    amount        ledger_amount NOT NULL,
     currency      char(3) NOT NULL,
     account_seq   bigint,
     balance_after numeric(20, 2),
     posted_at     timestamptz NOT NULL,
-    CONSTRAINT ledger_lines_seq_check CHECK ((account_seq IS NULL) = (balance_after IS NULL)),
     -- The lines of an entry, in order; id alone is unique by its sequence.
     -- One index serves both, as every index costs each posting an insert.
     CONSTRAINT ledger_lines_pkey PRIMARY KEY (entry_id, id)
@@ -101,26 +129,6 @@ CREATE TABLE ledger_seals (
     hash      bytea NOT NULL CONSTRAINT ledger_seals_hash_check CHECK (length(hash) = 32),
     sealed_at timestamptz NOT NULL DEFAULT now()
 );
-
--- +goose StatementBegin
-CREATE FUNCTION ledger_entries_assign_id() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    -- First the xid, then the id: every transaction that holds an entry id
-    -- already had an xid when the id was drawn (see ledger.Seal).
-    PERFORM pg_current_xact_id();
-    NEW.id := nextval('ledger_entries_id_seq');
-    -- Remember the entry as created by this transaction and still without
-    -- lines (ledger_lines_check consumes it, ledger_entries_check verifies
-    -- at COMMIT that it was consumed). Transaction-local.
-    PERFORM set_config('ledger.pending_entries',
-        coalesce(nullif(current_setting('ledger.pending_entries', true), ''), ',') || NEW.id || ',', true);
-    RETURN NEW;
-END
-$$;
--- +goose StatementEnd
-CREATE TRIGGER ledger_entries_assign_id BEFORE INSERT ON ledger_entries
-    FOR EACH ROW EXECUTE FUNCTION ledger_entries_assign_id();
 
 -- +goose StatementBegin
 CREATE FUNCTION ledger_reject_change() RETURNS trigger
@@ -169,6 +177,81 @@ $$;
 CREATE TRIGGER ledger_accounts_create_head AFTER INSERT ON ledger_accounts
     FOR EACH ROW EXECUTE FUNCTION ledger_accounts_create_head();
 
+-- The ledger's own posting statement. A posting that moves one wallet
+-- against one head-less account (every deposit, withdrawal and adjustment)
+-- is written by this one statement, which is correct by construction for
+-- any parameter values: it moves the head of account $9, which must have a
+-- head, and inserts the entry and exactly two lines, $10 on $9 (carrying the
+-- head's new sequence and balance) and 0 - $10 on $11, which must be a
+-- head-less account in the same currency, all in the wallet's currency; the
+-- idempotency columns must be consistent. If any of that fails, it writes
+-- nothing and returns no row. Every name in it is schema-qualified (tables,
+-- types, functions, operators: OPERATOR() binds like any other operator, hence
+-- the parentheses), so no search_path can change its meaning.
+--
+-- ledger_untrusted_statement() is true unless the statement being executed
+-- (current_query(): for the extended protocol, the prepared statement's
+-- text) is exactly this one. The checks below run only for untrusted
+-- statements (their triggers' WHEN): for this one they would only re-derive
+-- what it wrote, at a cost that measured more than the rest of the posting's
+-- database work (docs/benchmarks.md). Any other statement writing entries or
+-- lines, from the ledger's general path, a buggy caller or a psql session,
+-- is checked in full. The text itself cannot be forged into something else:
+-- whoever sends it, with whatever arguments, gets a correct posting or
+-- nothing. ledger.New loads it from ledger_wallet_posting_sql(); its entry
+-- id comes straight from the sequence (after the head update has given the
+-- transaction its xid), so no other statement can add lines to its entry.
+-- +goose StatementBegin
+DO $do$
+DECLARE
+    s   text := quote_ident(current_schema());
+    sql text;
+BEGIN
+    sql := format($sql$WITH a AS (
+    SELECT w.currency,
+           CASE WHEN w.type OPERATOR(pg_catalog.=) ANY ('{asset,expense}'::pg_catalog.text[]) THEN 1 ELSE -1 END AS normal
+      FROM %1$s.ledger_accounts w, %1$s.ledger_accounts c
+     WHERE w.id OPERATOR(pg_catalog.=) $9::pg_catalog.int8 AND NOT w.allow_negative
+       AND c.id OPERATOR(pg_catalog.=) $11::pg_catalog.int8 AND c.allow_negative
+       AND c.currency OPERATOR(pg_catalog.=) w.currency
+       AND ($5::pg_catalog.text IS NULL) OPERATOR(pg_catalog.=) ($6::pg_catalog.text IS NULL)
+       AND ($6::pg_catalog.text IS NULL OR $7::pg_catalog.bytea IS NOT NULL)
+), h AS (
+    UPDATE %1$s.ledger_account_heads h
+       SET balance = h.balance OPERATOR(pg_catalog.+) (a.normal OPERATOR(pg_catalog.*) $10::%1$s.ledger_amount),
+           seq = h.seq OPERATOR(pg_catalog.+) 1,
+           updated_at = greatest(pg_catalog.clock_timestamp(), h.updated_at)
+      FROM a
+     WHERE h.account_id OPERATOR(pg_catalog.=) $9::pg_catalog.int8
+       AND (h.balance OPERATOR(pg_catalog.+) (a.normal OPERATOR(pg_catalog.*) $10::%1$s.ledger_amount)) OPERATOR(pg_catalog.>=) 0
+    RETURNING pg_catalog.nextval(%2$L) AS entry_id, h.balance, h.seq, h.updated_at, a.currency
+), e AS (
+    INSERT INTO %1$s.ledger_entries (id, kind, effective_at, created_at, description, actor_user_id,
+                                     idem_scope, idem_key, request_hash, metadata)
+    SELECT h.entry_id, $1::pg_catalog.text, coalesce($2::pg_catalog.timestamptz, h.updated_at), h.updated_at,
+           $3::pg_catalog.text, $4::pg_catalog.int8, $5::pg_catalog.text, $6::pg_catalog.text, $7::pg_catalog.bytea,
+           $8::pg_catalog.jsonb
+      FROM h
+), l AS (
+    INSERT INTO %1$s.ledger_lines (entry_id, account_id, amount, currency, account_seq, balance_after, posted_at)
+    SELECT h.entry_id, $11::pg_catalog.int8, 0 OPERATOR(pg_catalog.-) $10::%1$s.ledger_amount, h.currency, NULL, NULL,
+           h.updated_at
+      FROM h
+    UNION ALL
+    SELECT h.entry_id, $9::pg_catalog.int8, $10::%1$s.ledger_amount, h.currency, h.seq, h.balance, h.updated_at
+      FROM h
+    RETURNING id, entry_id, posted_at, account_seq, balance_after
+)
+SELECT entry_id, posted_at, account_seq, balance_after, id FROM l$sql$, s, s || '.ledger_entries_id_seq');
+    EXECUTE format('CREATE FUNCTION %s.ledger_wallet_posting_sql() RETURNS text LANGUAGE sql IMMUTABLE AS %L',
+                   s, 'SELECT ' || quote_literal(sql));
+    EXECUTE format('CREATE FUNCTION %s.ledger_untrusted_statement() RETURNS boolean LANGUAGE plpgsql STABLE AS %L',
+                   s, 'BEGIN RETURN coalesce(pg_catalog.current_query() OPERATOR(pg_catalog.<>) ' || quote_literal(sql)
+                      || ', true); END');
+END
+$do$;
+-- +goose StatementEnd
+
 -- The balance rules, enforced without reading any index page that other
 -- postings write.
 --
@@ -186,24 +269,33 @@ CREATE TRIGGER ledger_accounts_create_head AFTER INSERT ON ledger_accounts
 --   accounts (never written while posting) and the heads of the wallets
 --   concerned (rows the transaction has just updated itself). Each entry in
 --   the statement must have been created by this transaction and not have
---   lines yet (all lines of an entry come in one statement), have at least
---   two lines, and sum to zero in each currency; each line's account must
---   exist with the line's currency; a wallet's lines must carry a sequence
---   and a non-negative balance_after, follow each other, and end exactly at
---   the wallet's head (so lines cannot be added without moving the head).
--- * ledger_entries_check runs at COMMIT for every entry and rejects one
---   that got no lines; it reads only a transaction-local setting.
+--   lines yet (all lines of an entry come in one statement) and sum to zero
+--   in each currency (amounts are never zero, so it has at least two lines);
+--   each line's account must exist with the line's currency; a head-less
+--   account's lines carry no sequence nor balance; a wallet's lines carry a
+--   sequence and a non-negative balance_after, follow each other, and end
+--   exactly at the wallet's head (so lines cannot be added without moving
+--   the head).
+-- * ledger_entries_check runs at COMMIT for every entry: it rejects one that
+--   got no lines (reading only the transaction-local list ledger.entries),
+--   and checks the idempotency columns.
 --
--- "Created by this transaction" is tracked in the transaction-local setting
--- ledger.pending_entries. A session that forges it can at most attach a
--- balanced set of lines to another entry of its own making or an old one:
--- no unbalanced entry can ever commit, and Verify's hash chain reports any
--- change to a sealed entry.
+-- "Created by this transaction" is the transaction-local list
+-- ledger.entries kept by ledger_entry_id(). A session that forges it can at
+-- most attach a balanced set of lines to another entry of its own making or
+-- an old one: no unbalanced entry can ever commit, and Verify's hash chain
+-- reports any change to a sealed entry.
+--
+-- Both run for every statement but the ledger's own posting statement
+-- (above). ledger_lines_check's usual case costs one query: one entry in one
+-- currency with at most one wallet line, all correct. Anything else takes
+-- the slow path, which names the first problem found.
 -- +goose StatementBegin
 CREATE FUNCTION ledger_lines_check() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    pending    text := coalesce(current_setting('ledger.pending_entries', true), '');
+    entries    text := coalesce(current_setting('ledger.entries', true), '');
+    f          record;
     e          record;
     l          record;
     prev_entry bigint;
@@ -215,41 +307,29 @@ DECLARE
     last_hseq  bigint;
     last_hbal  numeric;
     expect     numeric;
-    fast       record;
-    id         text;
 BEGIN
-    -- Fast path, one query: nothing is wrong and no wallet has more than one
-    -- line in the statement (the usual posting). Otherwise the loops below
-    -- find and name the problem.
-    SELECT (SELECT count(*) FROM (SELECT 1 FROM new_lines GROUP BY entry_id, currency
-                                   HAVING sum(amount) <> 0) u) AS unbalanced,
-           (SELECT string_agg(DISTINCT entry_id::text, ',') FROM new_lines) AS ids,
-           count(*) FILTER (WHERE a.id IS NULL OR a.currency <> n.currency
-                               OR a.allow_negative AND n.account_seq IS NOT NULL
-                               OR NOT a.allow_negative AND (n.account_seq IS NULL OR n.balance_after < 0
-                                                            OR h.seq IS DISTINCT FROM n.account_seq
-                                                            OR h.balance IS DISTINCT FROM n.balance_after)) AS bad,
-           count(*) FILTER (WHERE NOT a.allow_negative) - count(DISTINCT n.account_id) FILTER (WHERE NOT a.allow_negative) AS repeats
-      INTO fast
+    -- Fast path. Accounts and heads are probed by primary key
+    -- (ledger.RunSerializable turns sequential scans off: under SSI one would
+    -- lock a whole relation).
+    SELECT min(n.entry_id) AS entry_id, max(n.entry_id) AS last_entry_id,
+           min(n.currency) AS currency, max(n.currency) AS last_currency,
+           sum(n.amount) AS total,
+           count(*) FILTER (WHERE NOT a.allow_negative) AS wallet_lines,
+           bool_and((a.currency = n.currency
+                     AND CASE WHEN a.allow_negative THEN n.account_seq IS NULL AND n.balance_after IS NULL
+                              ELSE h.seq = n.account_seq AND h.balance = n.balance_after END) IS TRUE) AS ok
+      INTO f
       FROM new_lines n
       LEFT JOIN ledger_accounts a ON a.id = n.account_id
       LEFT JOIN ledger_account_heads h ON h.account_id = n.account_id;
-    IF fast.unbalanced = 0 AND fast.bad = 0 AND fast.repeats = 0 THEN
-        FOREACH id IN ARRAY coalesce(string_to_array(fast.ids, ','), '{}') LOOP
-            IF position(',' || id || ',' IN pending) = 0 THEN
-                RAISE EXCEPTION USING ERRCODE = 'LG003',
-                    MESSAGE = format('ledger entry %s was not created by this transaction, or already has lines', id);
-            END IF;
-            pending := replace(pending, ',' || id || ',', ',');
-        END LOOP;
-        PERFORM set_config('ledger.pending_entries', pending, true);
+    IF f.ok AND f.total = 0 AND f.entry_id = f.last_entry_id AND f.currency = f.last_currency
+       AND f.wallet_lines <= 1 AND position(',' || f.entry_id || ',' IN entries) > 0 THEN
+        PERFORM set_config('ledger.entries', replace(entries, ',' || f.entry_id || ',', ',' || f.entry_id || '*,'), true);
         RETURN NULL;
     END IF;
 
-    -- Per entry and currency: the lines sum to zero (amounts are never zero,
-    -- so this also means at least two lines), and the entry was created by
-    -- this transaction and has no lines yet. Simple queries only: this runs
-    -- in every posting.
+    -- Slow path. Per entry and currency: the lines sum to zero, and the
+    -- entry was created by this transaction and has no lines yet.
     FOR e IN SELECT entry_id, sum(amount) AS total
                FROM new_lines GROUP BY entry_id, currency ORDER BY entry_id
     LOOP
@@ -258,20 +338,19 @@ BEGIN
                 MESSAGE = format('ledger entry %s does not balance: it needs at least 2 lines summing to zero in each currency', e.entry_id);
         END IF;
         IF e.entry_id IS DISTINCT FROM prev_entry THEN
-            IF position(',' || e.entry_id || ',' IN pending) = 0 THEN
+            IF position(',' || e.entry_id || ',' IN entries) = 0 THEN
                 RAISE EXCEPTION USING ERRCODE = 'LG003',
                     MESSAGE = format('ledger entry %s was not created by this transaction, or already has lines', e.entry_id);
             END IF;
-            pending := replace(pending, ',' || e.entry_id || ',', ',');
+            entries := replace(entries, ',' || e.entry_id || ',', ',' || e.entry_id || '*,');
             prev_entry := e.entry_id;
         END IF;
     END LOOP;
 
-    -- Per line: the account exists in the line's currency; a wallet's lines
-    -- carry its sequence and balance, follow each other, and the last one
-    -- ends exactly at the wallet's head. Accounts and heads are probed by
-    -- primary key (ledger.RunSerializable turns sequential scans off: under
-    -- SSI one would lock a whole relation).
+    -- Per line: the account exists in the line's currency; a head-less
+    -- account's lines carry no sequence; a wallet's lines carry its sequence
+    -- and balance, follow each other, and the last one ends exactly at the
+    -- wallet's head.
     FOR l IN SELECT n.id, n.account_id, n.currency, n.amount, n.account_seq, n.balance_after,
                     a.id IS NOT NULL AS known, a.currency AS account_currency, a.type, a.allow_negative,
                     h.seq AS head_seq, h.balance AS head_balance
@@ -290,13 +369,13 @@ BEGIN
                                  l.id, l.currency, l.account_id, l.account_currency);
         END IF;
         IF l.allow_negative THEN
-            IF l.account_seq IS NOT NULL THEN
+            IF l.account_seq IS NOT NULL OR l.balance_after IS NOT NULL THEN
                 RAISE EXCEPTION USING ERRCODE = 'LG005',
-                    MESSAGE = format('ledger line %s: account %s keeps no sequence', l.id, l.account_id);
+                    MESSAGE = format('ledger line %s: account %s keeps no sequence nor balance', l.id, l.account_id);
             END IF;
             CONTINUE;
         END IF;
-        IF l.account_seq IS NULL OR l.balance_after < 0 OR l.head_seq IS NULL THEN
+        IF l.account_seq IS NULL OR l.balance_after IS NULL OR l.balance_after < 0 OR l.head_seq IS NULL THEN
             RAISE EXCEPTION USING ERRCODE = 'LG005',
                 MESSAGE = format('ledger line %s: account %s needs a sequence, a non-negative balance_after and a head',
                                  l.id, l.account_id);
@@ -324,29 +403,34 @@ BEGIN
                              last_id, last_acct, last_seq, last_after, last_hseq, last_hbal);
     END IF;
 
-    PERFORM set_config('ledger.pending_entries', pending, true);
+    PERFORM set_config('ledger.entries', entries, true);
     RETURN NULL;
 END
 $$;
 -- +goose StatementEnd
 CREATE TRIGGER ledger_lines_check AFTER INSERT ON ledger_lines
     REFERENCING NEW TABLE AS new_lines
-    FOR EACH STATEMENT EXECUTE FUNCTION ledger_lines_check();
+    FOR EACH STATEMENT WHEN (ledger_untrusted_statement()) EXECUTE FUNCTION ledger_lines_check();
 
 -- +goose StatementBegin
 CREATE FUNCTION ledger_entries_check() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF position(',' || NEW.id || ',' IN coalesce(current_setting('ledger.pending_entries', true), '')) > 0 THEN
+    IF position(',' || NEW.id || '*,' IN coalesce(current_setting('ledger.entries', true), '')) = 0 THEN
         RAISE EXCEPTION USING ERRCODE = 'LG001',
             MESSAGE = format('ledger entry %s has no lines; at least 2 are required', NEW.id);
+    END IF;
+    IF (NEW.idem_key IS NULL) <> (NEW.idem_scope IS NULL) OR NEW.idem_key IS NOT NULL AND NEW.request_hash IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'check_violation', CONSTRAINT = 'ledger_entries_idem_check',
+            MESSAGE = format('ledger entry %s: an idempotency key needs a scope and a request hash', NEW.id);
     END IF;
     RETURN NULL;
 END
 $$;
 -- +goose StatementEnd
 CREATE CONSTRAINT TRIGGER ledger_entries_check AFTER INSERT ON ledger_entries
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_entries_check();
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (ledger_untrusted_statement())
+    EXECUTE FUNCTION ledger_entries_check();
 
 -- The system accounts of the default currency. Other currencies get theirs
 -- from ledger.New (Options.Currencies).
@@ -356,5 +440,7 @@ INSERT INTO ledger_accounts (code, type, currency, allow_negative) VALUES
 
 -- +goose Down
 DROP TABLE ledger_seals, ledger_lines, ledger_entries, ledger_account_heads, ledger_accounts CASCADE;
-DROP FUNCTION ledger_entries_assign_id(), ledger_reject_change(), ledger_accounts_create_head(),
-    ledger_entries_check(), ledger_lines_check();
+DROP FUNCTION ledger_reject_change(), ledger_accounts_create_head(),
+    ledger_entries_check(), ledger_lines_check(), ledger_entry_id(),
+    ledger_wallet_posting_sql(), ledger_untrusted_statement();
+DROP DOMAIN ledger_balance, ledger_amount, ledger_entry_kind;
