@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,8 +21,6 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/creditjambo/creditjambo/auth"
 	"github.com/creditjambo/creditjambo/jobs"
@@ -74,44 +70,7 @@ type authEnv struct {
 
 func newAuthEnv(t *testing.T) *authEnv {
 	t.Helper()
-	db := sqltest.NewDB(t, sqltest.Options{MaxConns: 40})
-	pool := db.Pool
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := jobs.NewSealer([]byte("the email sealing secret of the api tests"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := &testClock{now: time.Now().UTC().Truncate(time.Microsecond)}
-	e := &authEnv{db: db, pool: pool, sealer: sealer, clock: clock, jwtKey: []byte("the jwt signing key of the api tests, 32+ bytes")}
-	e.svc, err = auth.New(auth.Config{
-		Pool:       pool,
-		JWTKey:     e.jwtKey,
-		RefreshKey: []byte("the refresh hashing key of the api tests, 32+ b"),
-		CodeKey:    []byte("the code hashing key of the api tests, 32+ bytes"),
-		Params:     fastParams,
-		EventFunc:  jobs.AuthEventFunc(client, sealer),
-		Now:        clock.Now,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.ledger, err = ledger.New(context.Background(), pool, ledger.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := NewServer(Deps{
-		Logger: logger, Pool: pool, River: client, Auth: e.svc, Ledger: e.ledger, Now: clock.Now,
-		// The test client is 127.0.0.1: trusting it lets tests speak from
-		// other addresses through X-Forwarded-For.
-		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-	})
-	e.srv = httptest.NewServer(h)
-	t.Cleanup(e.srv.Close)
-	return e
+	return newSavingsEnv(t, savingsOptions{}).authEnv
 }
 
 // req is one request; body is a JSON-marshalled value or a raw string.
