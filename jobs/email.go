@@ -11,6 +11,7 @@ import (
 	netmail "net/mail"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
@@ -196,6 +197,23 @@ func (w *EmailWorker) Work(ctx context.Context, job *river.Job[EmailArgs]) error
 		slog.String("template", a.Template), slog.String("to", a.To),
 	)
 
+	// A later attempt first asks email_log whether an earlier one already
+	// delivered: River marks jobs complete asynchronously, in batches, so a
+	// process killed just after a delivery leaves a job that the rescuer runs
+	// again although its email went out and was recorded. Only a crash
+	// between the SMTP server's acceptance and that record still repeats an
+	// email, under the same Message-ID.
+	if job.Attempt > 1 {
+		sent, err := w.alreadySent(ctx, job.ID)
+		if err != nil {
+			return fmt.Errorf("email_log: %w", err)
+		}
+		if sent {
+			log.InfoContext(ctx, "email already delivered by an earlier attempt; not sending again", slog.String("message_id", rec.MessageID))
+			return nil
+		}
+	}
+
 	out, err := w.render(ctx, log, a)
 	if err != nil {
 		rec.Status, rec.Error = StatusFailed, err.Error()
@@ -274,6 +292,17 @@ func (w *EmailWorker) render(ctx context.Context, log *slog.Logger, a EmailArgs)
 		Subject: msg.Subject, HTML: msg.HTML, Text: msg.Text,
 		Template: a.Template, Language: lang,
 	}, nil
+}
+
+// alreadySent reports whether email_log records the job's email as
+// delivered (or logged, for a sender that does not deliver).
+func (w *EmailWorker) alreadySent(ctx context.Context, jobID int64) (bool, error) {
+	var sent bool
+	err := w.d.Pool.QueryRow(ctx, `SELECT status IN ('sent', 'logged') FROM email_log WHERE job_id = $1`, jobID).Scan(&sent)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return sent, err
 }
 
 // logRecord is one attempt's row in email_log.

@@ -342,3 +342,31 @@ func TestAddWorkersNeedsDeps(t *testing.T) {
 		t.Error("AddWorkers accepted empty Deps")
 	}
 }
+
+// TestEmailJobRunAgainAfterDeliveryDoesNotResend stands for a process killed
+// after a delivery but before River recorded the job complete: the rescued
+// job runs again, finds its email recorded as sent, and sends nothing.
+func TestEmailJobRunAgainAfterDeliveryDoesNotResend(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, smtpOptions{})
+	env := newEmailEnv(t, smtpSender(t, srv))
+
+	id := env.insert(t, env.otpArgs(t, "204816"))
+	if job := env.wait(t, id); job.State != rivertype.JobStateCompleted {
+		t.Fatalf("first run: %s %v", job.State, job.Errors)
+	}
+	// Run the job again, as the rescuer would.
+	if _, err := env.client.JobRetry(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	job := env.wait(t, id)
+	if job.State != rivertype.JobStateCompleted || job.Attempt != 2 {
+		t.Fatalf("second run: %s after %d attempts %v", job.State, job.Attempt, job.Errors)
+	}
+	if n := len(srv.Mails()); n != 1 {
+		t.Fatalf("server got %d mails, want the first only", n)
+	}
+	if l := env.log(t, id); l.Status != StatusSent || l.Attempts != 1 {
+		t.Fatalf("email_log = %+v", l)
+	}
+}
