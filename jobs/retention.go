@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+
+	"github.com/creditjambo/creditjambo/ledger"
 )
 
 // Clean-up: read notifications are deleted once older than the retention
@@ -132,6 +134,39 @@ func (w *PurgeWorker) Work(ctx context.Context, _ *river.Job[PurgeArgs]) error {
 	return nil
 }
 
+// DayTotalsArgs is the periodic job that purges old daily-limit totals.
+type DayTotalsArgs struct{}
+
+// Kind is River's name for day-totals purge jobs.
+func (DayTotalsArgs) Kind() string { return "ledger_day_totals_purge" }
+
+// InsertOpts runs a round once: the next round catches up.
+func (DayTotalsArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 1} }
+
+// dayTotalsKeep is how many days of daily-limit totals are kept: the
+// current day is the only one read, and two more cover any time zone.
+const dayTotalsKeep = 3 * 24 * time.Hour
+
+// DayTotalsWorker deletes the daily-limit totals of days long past.
+type DayTotalsWorker struct {
+	river.WorkerDefaults[DayTotalsArgs]
+	ledger *ledger.Ledger
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// Timeout bounds one round at CleanupJobTimeout.
+func (w *DayTotalsWorker) Timeout(*river.Job[DayTotalsArgs]) time.Duration { return CleanupJobTimeout }
+
+// Work purges once.
+func (w *DayTotalsWorker) Work(ctx context.Context, _ *river.Job[DayTotalsArgs]) error {
+	n, err := w.ledger.PurgeDayTotals(ctx, w.now().UTC().Add(-dayTotalsKeep), CleanupBatchSize)
+	if n > 0 {
+		w.log.InfoContext(ctx, "old daily-limit totals deleted", slog.Int64("deleted", n))
+	}
+	return err
+}
+
 // CleanupPeriodicJobs are the clean-up jobs for river.Config.PeriodicJobs of
 // a client whose workers were added by AddWorkers with the same d: the
 // notification retention, and the auth purge when d.PurgeAuthFunc is set.
@@ -140,6 +175,11 @@ func CleanupPeriodicJobs(d Deps) []*river.PeriodicJob {
 		river.NewPeriodicJob(river.PeriodicInterval(CleanupInterval), func() (river.JobArgs, *river.InsertOpts) {
 			return RetentionArgs{}, nil
 		}, &river.PeriodicJobOpts{ID: "notification_retention", RunOnStart: true}),
+	}
+	if d.Ledger != nil {
+		out = append(out, river.NewPeriodicJob(river.PeriodicInterval(CleanupInterval), func() (river.JobArgs, *river.InsertOpts) {
+			return DayTotalsArgs{}, nil
+		}, &river.PeriodicJobOpts{ID: "ledger_day_totals_purge", RunOnStart: true}))
 	}
 	if d.PurgeAuthFunc != nil {
 		out = append(out, river.NewPeriodicJob(river.PeriodicInterval(CleanupInterval), func() (river.JobArgs, *river.InsertOpts) {
@@ -166,11 +206,20 @@ func addNotificationWorkers(workers *river.Workers, d Deps) error {
 	if err := river.AddWorkerSafely(workers, retention); err != nil {
 		return fmt.Errorf("jobs: %w", err)
 	}
-	if d.PurgeAuthFunc != nil {
-		log := d.Logger
-		if log == nil {
-			log = slog.New(slog.DiscardHandler)
+	log := d.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if d.Ledger != nil {
+		now := d.Now
+		if now == nil {
+			now = time.Now
 		}
+		if err := river.AddWorkerSafely(workers, &DayTotalsWorker{ledger: d.Ledger, log: log, now: now}); err != nil {
+			return fmt.Errorf("jobs: %w", err)
+		}
+	}
+	if d.PurgeAuthFunc != nil {
 		if err := river.AddWorkerSafely(workers, &PurgeWorker{purge: d.PurgeAuthFunc, log: log}); err != nil {
 			return fmt.Errorf("jobs: %w", err)
 		}

@@ -2,12 +2,14 @@ package jobs
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/riverqueue/river"
 
 	"github.com/creditjambo/creditjambo/auth"
+	"github.com/creditjambo/creditjambo/ledger"
 	"github.com/creditjambo/creditjambo/sql/sqltest"
 )
 
@@ -76,5 +78,36 @@ func TestCleanupPeriodicJobs(t *testing.T) {
 	}
 	if _, err := NewRetentionWorker(Deps{}); err == nil {
 		t.Error("a retention worker without a pool")
+	}
+}
+
+// TestDayTotalsPurgeKeepsRecentDays deletes the daily-limit totals of days
+// long past, over several batches, and keeps the last three days.
+func TestDayTotalsPurgeKeepsRecentDays(t *testing.T) {
+	t.Parallel()
+	pool := sqltest.New(t)
+	ctx := context.Background()
+	l, err := ledger.New(ctx, pool, ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)
+	// 2,500 wallets with a row on each of June 1 and June 6 (gone: more
+	// than three days before now) and June 9 (kept).
+	for _, day := range []string{"2026-06-01", "2026-06-06", "2026-06-09"} {
+		if _, err := pool.Exec(ctx, `INSERT INTO wallet_day_totals (account_id, day) SELECT g, $1::date FROM generate_series(1, 2500) g`, day); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := &DayTotalsWorker{ledger: l, log: slog.New(slog.DiscardHandler), now: func() time.Time { return now }}
+	if err := w.Work(ctx, &river.Job[DayTotalsArgs]{}); err != nil {
+		t.Fatal(err)
+	}
+	var old, kept int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE day < '2026-06-07'), count(*) FILTER (WHERE day >= '2026-06-07') FROM wallet_day_totals`).Scan(&old, &kept); err != nil {
+		t.Fatal(err)
+	}
+	if old != 0 || kept != 2500 {
+		t.Fatalf("left %d old rows and %d recent ones, want 0 and 2500", old, kept)
 	}
 }

@@ -245,3 +245,24 @@ func (g *Limiter) settle(ctx context.Context, tx pgx.Tx, walletID int64, day tim
 	}
 	return &LimitError{Kind: kind, Daily: true, Limit: limit, Remaining: decimal.Max(limit.Sub(total), decimal.Zero)}
 }
+
+// PurgeDayTotals deletes the daily-total rows of days before before, batch
+// rows per statement (each its own short transaction), and returns how many
+// went. Only the current day's row is read by postings: older rows are
+// history the journal already holds.
+func (l *Ledger) PurgeDayTotals(ctx context.Context, before time.Time, batch int) (int64, error) {
+	var total int64
+	for {
+		tag, err := l.pool.Exec(ctx, `
+			DELETE FROM wallet_day_totals WHERE (account_id, day) IN (
+				SELECT account_id, day FROM wallet_day_totals WHERE day < $1 LIMIT $2)`,
+			before, batch)
+		if err != nil {
+			return total, fmt.Errorf("ledger: purge day totals: %w", err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < int64(batch) {
+			return total, nil
+		}
+	}
+}

@@ -33,6 +33,9 @@ CREATE TABLE wallet_day_totals (
     withdrawn  numeric(20, 2) NOT NULL DEFAULT 0 CONSTRAINT wallet_day_totals_withdrawn_check CHECK (withdrawn >= 0),
     CONSTRAINT wallet_day_totals_pkey PRIMARY KEY (account_id, day)
 ) WITH (fillfactor = 50);
+-- Old days are purged by a periodic job (jobs.DayTotalsWorker); the day
+-- never changes once a row exists, so this index keeps updates HOT.
+CREATE INDEX wallet_day_totals_day_idx ON wallet_day_totals (day);
 
 -- +goose Down
 DROP TABLE wallet_day_totals, low_balance_rules;
