@@ -21,7 +21,7 @@
 // exempt. CheckDeviceTx lets a posting transaction refuse a device rejected or
 // revoked after its access token was issued.
 //
-// Whatever must tell someone about a change (an email, later a notification)
-// is an Event, given to Config.EventFunc inside the transaction of the change,
+// Whatever must tell someone about a change (an email, a notification) is an
+// Event, given to Config.EventFunc inside the transaction of the change,
 // so it exists if and only if the change committed.
 package auth
