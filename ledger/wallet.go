@@ -107,11 +107,7 @@ func (l *Ledger) AdjustTx(ctx context.Context, tx pgx.Tx, r AdjustRequest) (Post
 	if err != nil {
 		return Posting{}, err
 	}
-	e, err := l.PostTx(ctx, tx, ne)
-	if err != nil {
-		return Posting{}, err
-	}
-	return postingOf(e, w)
+	return l.postWalletTx(ctx, tx, w, ne)
 }
 
 func (l *Ledger) walletOp(ctx context.Context, kind Kind, r DepositRequest) (Posting, error) {
@@ -127,6 +123,11 @@ func (l *Ledger) walletOpTx(ctx context.Context, tx pgx.Tx, kind Kind, r Deposit
 	if err != nil {
 		return Posting{}, err
 	}
+	return l.postWalletTx(ctx, tx, w, ne)
+}
+
+// postWalletTx posts ne, which moves wallet w, in the caller's transaction.
+func (l *Ledger) postWalletTx(ctx context.Context, tx pgx.Tx, w Account, ne NewEntry) (Posting, error) {
 	e, err := l.PostTx(ctx, tx, ne)
 	if err != nil {
 		return Posting{}, err
