@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/creditjambo/creditjambo/auth"
 	"github.com/creditjambo/creditjambo/ledger"
 )
@@ -202,7 +200,7 @@ func (s *server) adminAdjust(w http.ResponseWriter, r *http.Request) error {
 		ar.IdemScope, ar.IdemKey = scope, key
 	}
 	var posting ledger.Posting
-	err = s.ledger.RunSerializable(ctx, []int64{wallet.ID}, func(tx pgx.Tx) error {
+	err = s.ledger.RunSerializable(ctx, []int64{wallet.ID}, func(tx *ledger.Tx) error {
 		var err error
 		if posting, err = s.ledger.AdjustTx(ctx, tx, ar); err != nil {
 			return err

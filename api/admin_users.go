@@ -310,7 +310,7 @@ func (s *server) adminCreateUser(w http.ResponseWriter, r *http.Request) error {
 		if werr != nil {
 			return werr
 		}
-		err = s.ledger.RunSerializable(ctx, []int64{wallet.ID}, func(tx pgx.Tx) error {
+		err = s.ledger.RunSerializable(ctx, []int64{wallet.ID}, func(tx *ledger.Tx) error {
 			if err := create(tx); err != nil {
 				return err
 			}
@@ -391,7 +391,7 @@ func (s *server) adminUpdateUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	err = s.ledger.RunSerializable(ctx, []int64{wallet.ID}, func(tx pgx.Tx) error {
+	err = s.ledger.RunSerializable(ctx, []int64{wallet.ID}, func(tx *ledger.Tx) error {
 		if err := update(tx); err != nil {
 			return err
 		}

@@ -13,7 +13,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
 	"github.com/creditjambo/creditjambo/auth"
@@ -206,32 +205,45 @@ func (s *server) moveMoney(w http.ResponseWriter, r *http.Request, kind ledger.K
 		dr.IdemScope, dr.IdemKey = op.scope, key
 	}
 	var posting ledger.Posting
-	err = s.ledger.RunSerializable(ctx, []int64{wallet.ID}, func(tx pgx.Tx) error {
-		// The daily-limit UPDATE goes in the device check's round trip
-		// (pipelined after it); the device's refusal still comes first.
-		pt := jobs.NewPipelineTx(tx)
-		charge := s.limiter.QueueCharge(pt.Batch(), wallet.ID, day, kind, amount)
-		if err := s.auth.CheckDeviceTx(ctx, pt, p.UserID, p.DeviceID); err != nil {
+	err = s.ledger.RunSerializable(ctx, []int64{wallet.ID}, func(tx *ledger.Tx) error {
+		// One round trip: BEGIN, the device check, the daily-limit charge,
+		// the alert threshold (money out only: only it can cross
+		// downwards), queued to go with the posting. Refusals are answered
+		// in that order whatever the posting did: any refusal rolls all of
+		// it back.
+		device := s.auth.QueueDeviceCheck(tx.Batch(), p.UserID, p.DeviceID)
+		charge := s.limiter.QueueCharge(tx.Batch(), wallet.ID, day, kind, amount)
+		var alert *ledger.PendingThreshold
+		if kind == ledger.KindWithdrawal {
+			alert = ledger.QueueLowBalanceThreshold(tx.Batch(), p.UserID, s.savings.LowBalanceThreshold)
+		}
+		var perr error
+		if kind == ledger.KindWithdrawal {
+			posting, perr = s.ledger.WithdrawTx(ctx, tx, ledger.WithdrawRequest(dr))
+		} else {
+			posting, perr = s.ledger.DepositTx(ctx, tx, dr)
+		}
+		if err := device.Err(); err != nil {
 			return err
 		}
-		if err := pt.Flush(ctx); err != nil {
+		if err := tx.Flush(ctx); err != nil {
 			return err
+		}
+		// Insufficient funds leaves the transaction usable (the posting
+		// statement wrote nothing); any other failure has ended it, and
+		// the limit's answer could not be read.
+		if perr != nil && !errors.Is(perr, ledger.ErrInsufficientFunds) {
+			return perr
 		}
 		if err := charge.Settle(ctx, tx); err != nil {
 			return err
 		}
-		var err error
-		if kind == ledger.KindWithdrawal {
-			posting, err = s.ledger.WithdrawTx(ctx, tx, ledger.WithdrawRequest(dr))
-		} else {
-			posting, err = s.ledger.DepositTx(ctx, tx, dr)
-		}
-		if err != nil {
-			return err
+		if perr != nil {
+			return perr
 		}
 		notice := jobs.SavingsNotice{User: u, Posting: posting, Currency: cur}
-		if kind == ledger.KindWithdrawal { // only money out can cross downwards
-			threshold, on, err := ledger.LowBalanceThresholdTx(ctx, tx, p.UserID, s.savings.LowBalanceThreshold)
+		if alert != nil {
+			threshold, on, err := alert.Result()
 			if err != nil {
 				return err
 			}

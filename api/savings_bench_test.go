@@ -276,7 +276,7 @@ func (r *rawBaseline) open(b *testing.B, conns int32) {
 }
 
 func (r *rawBaseline) deposit(ctx context.Context, wallet int64) error {
-	return r.l.RunSerializable(ctx, nil, func(tx pgx.Tx) error {
+	return r.l.RunSerializable(ctx, nil, func(tx *ledger.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE bench_wallets SET balance = balance + $2 WHERE id = $1`, wallet, "1.00"); err != nil {
 			return err
 		}
@@ -298,6 +298,7 @@ func benchLoad(b *testing.B, workers int, retries func() float64, op func(ctx co
 	var next, gaveUp atomic.Int64
 	lat := make([][]time.Duration, workers)
 	before := retries()
+	cpu0 := readCPU()
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -320,6 +321,7 @@ func benchLoad(b *testing.B, workers int, retries func() float64, op func(ctx co
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
+	cpu := readCPU().sub(cpu0)
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	pct := func(p float64) float64 {
@@ -333,6 +335,12 @@ func benchLoad(b *testing.B, workers int, retries func() float64, op func(ctx co
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric((retries()-before)/float64(b.N), "retries/op")
 	b.ReportMetric(float64(gaveUp.Load())/float64(b.N), "failed/op")
+	if cpu.total > 0 {
+		n := float64(b.N)
+		b.ReportMetric(float64(cpu.busy().Microseconds())/n, "cpu-µs/op")
+		b.ReportMetric(float64(cpu.self.Microseconds())/n, "go-cpu-µs/op")
+		b.ReportMetric(100*float64(cpu.idle)/float64(cpu.total), "idle-%")
+	}
 }
 
 // roundTrips is a pgx tracer of the service's pool (BENCH_HTTP_TRACE=1):

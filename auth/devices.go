@@ -284,13 +284,47 @@ func updateDevice(ctx context.Context, tx pgx.Tx, id int64, status DeviceStatus,
 // device's, both private to the user: it adds no read of a shared hot page
 // to a SERIALIZABLE posting transaction.
 func (s *Service) CheckDeviceTx(ctx context.Context, tx pgx.Tx, userID, deviceID int64) error {
+	return deviceVerdict(tx.QueryRow(ctx, deviceCheckSQL, userID, deviceID))
+}
+
+// DeviceCheck is CheckDeviceTx queued in a pgx.Batch (QueueDeviceCheck).
+type DeviceCheck struct {
+	err  error
+	read bool
+}
+
+// QueueDeviceCheck queues CheckDeviceTx's statement in b, for a caller that
+// sends it in one round trip with other statements of the transaction (pgx
+// pipelining). Once the batch's results have been read, Err gives
+// CheckDeviceTx's answer.
+func (s *Service) QueueDeviceCheck(b *pgx.Batch, userID, deviceID int64) *DeviceCheck {
+	dc := &DeviceCheck{}
+	b.Queue(deviceCheckSQL, userID, deviceID).QueryRow(func(row pgx.Row) error {
+		dc.err, dc.read = deviceVerdict(row), true
+		return nil
+	})
+	return dc
+}
+
+// Err is CheckDeviceTx's answer; an error if the batch was not read.
+func (dc *DeviceCheck) Err() error {
+	if !dc.read {
+		return errors.New("auth: device check was not sent")
+	}
+	return dc.err
+}
+
+const deviceCheckSQL = `
+	SELECT u.is_active AND u.deleted_at IS NULL, u.role, d.status
+	FROM users u LEFT JOIN devices d ON d.id = $2 AND d.user_id = u.id
+	WHERE u.id = $1`
+
+// deviceVerdict reads deviceCheckSQL's row into CheckDeviceTx's answer.
+func deviceVerdict(row pgx.Row) error {
 	var active bool
 	var role Role
 	var status *DeviceStatus
-	err := tx.QueryRow(ctx, `
-		SELECT u.is_active AND u.deleted_at IS NULL, u.role, d.status
-		FROM users u LEFT JOIN devices d ON d.id = $2 AND d.user_id = u.id
-		WHERE u.id = $1`, userID, deviceID).Scan(&active, &role, &status)
+	err := row.Scan(&active, &role, &status)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrInactive
 	}

@@ -96,7 +96,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 
 // rawDeposit is the baseline posting.
 func (env *benchEnv) rawDeposit(ctx context.Context, user int64) error {
-	return env.raw.RunSerializable(ctx, nil, func(tx pgx.Tx) error {
+	return env.raw.RunSerializable(ctx, nil, func(tx *ledger.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE bench_wallets SET balance = balance + $2 WHERE id = $1`, user, "1.00"); err != nil {
 			return err
 		}

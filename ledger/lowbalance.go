@@ -117,18 +117,49 @@ func (l *Ledger) DeleteLowBalanceRule(ctx context.Context, id int64) error {
 	return nil
 }
 
-// LowBalanceThresholdTx returns, inside the caller's posting transaction,
-// the alert threshold that applies to userID's wallet: the user's rule,
-// else the global rule, else def. ok is false when the rule that applies is
-// disabled. It probes two unique indexes of a table that postings never
-// write, so it adds no serialization conflict between postings.
-func LowBalanceThresholdTx(ctx context.Context, tx pgx.Tx, userID int64, def decimal.Decimal) (threshold decimal.Decimal, ok bool, err error) {
+// PendingThreshold is the alert threshold of a wallet, read in the posting
+// transaction (QueueLowBalanceThreshold).
+type PendingThreshold struct {
+	threshold decimal.Decimal
+	ok, read  bool
+	err       error
+}
+
+// QueueLowBalanceThreshold queues in b, for the caller's posting
+// transaction, the read of the alert threshold that applies to userID's
+// wallet: the user's rule, else the global rule, else def. It probes two
+// unique indexes of a table that postings never write, so it adds no
+// serialization conflict between postings. Once the batch's results have
+// been read, Result gives the threshold, with ok false when the rule that
+// applies is disabled.
+func QueueLowBalanceThreshold(b *pgx.Batch, userID int64, def decimal.Decimal) *PendingThreshold {
+	pt := &PendingThreshold{}
+	b.Queue(thresholdSQL, userID).QueryRow(func(row pgx.Row) error {
+		pt.threshold, pt.ok, pt.err = scanThreshold(row, def)
+		pt.read = true
+		return nil
+	})
+	return pt
+}
+
+// Result is the threshold read (see QueueLowBalanceThreshold); an error if
+// the batch was not read.
+func (pt *PendingThreshold) Result() (threshold decimal.Decimal, ok bool, err error) {
+	if !pt.read {
+		return decimal.Decimal{}, false, errors.New("ledger: low-balance threshold was not read")
+	}
+	return pt.threshold, pt.ok, pt.err
+}
+
+const thresholdSQL = `
+	(SELECT threshold, enabled FROM low_balance_rules WHERE user_id = $1)
+	UNION ALL
+	(SELECT threshold, enabled FROM low_balance_rules WHERE user_id IS NULL)
+	LIMIT 1`
+
+func scanThreshold(row pgx.Row, def decimal.Decimal) (threshold decimal.Decimal, ok bool, err error) {
 	var enabled bool
-	err = tx.QueryRow(ctx, `
-		(SELECT threshold, enabled FROM low_balance_rules WHERE user_id = $1)
-		UNION ALL
-		(SELECT threshold, enabled FROM low_balance_rules WHERE user_id IS NULL)
-		LIMIT 1`, userID).Scan(&threshold, &enabled)
+	err = row.Scan(&threshold, &enabled)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return def, true, nil
 	}

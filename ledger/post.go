@@ -539,7 +539,7 @@ func (l *Ledger) Post(ctx context.Context, ne NewEntry) (Entry, error) {
 		accts[i] = pl.acct
 	}
 	var e Entry
-	err = l.RunSerializable(ctx, walletAccountIDs(accts...), func(tx pgx.Tx) error {
+	err = l.RunSerializable(ctx, walletAccountIDs(accts...), func(tx *Tx) error {
 		fresh := slices.Clone(lines)
 		var err error
 		e, err = l.postPrepared(ctx, tx, &ne, fresh)
@@ -607,7 +607,12 @@ func (l *Ledger) Entry(ctx context.Context, id int64) (Entry, error) {
 // it returns. fn must do nothing outside the database that cannot be
 // repeated. Other errors from fn or from COMMIT are returned, mapped to the
 // ledger's errors where they are the ledger's.
-func (l *Ledger) RunSerializable(ctx context.Context, lockAccounts []int64, fn func(tx pgx.Tx) error) error {
+//
+// tx saves round trips (see Tx): BEGIN goes with fn's first statement, and
+// what fn queues and leaves unsent goes with COMMIT, so a transaction of
+// one statement is two round trips, and statements fn queues before one it
+// runs share that one's.
+func (l *Ledger) RunSerializable(ctx context.Context, lockAccounts []int64, fn func(tx *Tx) error) error {
 	unlock, err := l.locks.lock(ctx, lockAccounts)
 	if err != nil {
 		return err
@@ -632,17 +637,13 @@ func (l *Ledger) RunSerializable(ctx context.Context, lockAccounts []int64, fn f
 	return fmt.Errorf("%w (%d tries): %w", ErrTooManyRetries, l.opts.MaxAttempts, last)
 }
 
-// beginSerializable starts RunSerializable's transactions, in one round
-// trip. Sequential scans are turned off for the transaction: under SSI a
-// sequential scan locks the whole relation, so on a small table (where the
-// planner prefers one) every posting would conflict with every other.
-const beginSerializable = `BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL enable_seqscan = off`
-
-func (l *Ledger) runOnce(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	tx, err := l.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable, BeginQuery: beginSerializable})
+func (l *Ledger) runOnce(ctx context.Context, fn func(tx *Tx) error) error {
+	conn, err := l.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
+	defer conn.Release() // a connection left in a transaction is closed, not reused
+	tx := newTx(conn)
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	if err := fn(tx); err != nil {
 		return MapError(err)

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/creditjambo/creditjambo/ledger"
 )
 
@@ -227,7 +225,7 @@ func TestImmutability(t *testing.T) {
 
 // rawTx runs fn in a serializable transaction and returns the error of fn
 // or of COMMIT, mapped.
-func rawTx(ctx context.Context, l *ledger.Ledger, fn func(tx pgx.Tx) error) error {
+func rawTx(ctx context.Context, l *ledger.Ledger, fn func(tx *ledger.Tx) error) error {
 	return l.RunSerializable(ctx, nil, fn)
 }
 
@@ -245,10 +243,10 @@ func TestDatabaseRejectsBadEntries(t *testing.T) {
 	insertEntry := `INSERT INTO ledger_entries (kind, effective_at, created_at) VALUES ('adjustment', now(), now()) RETURNING id`
 	cases := []struct {
 		name string
-		fn   func(tx pgx.Tx) error
+		fn   func(tx *ledger.Tx) error
 		want error
 	}{
-		{"unbalanced", func(tx pgx.Tx) error {
+		{"unbalanced", func(tx *ledger.Tx) error {
 			var id int64
 			if err := tx.QueryRow(ctx, insertEntry).Scan(&id); err != nil {
 				return err
@@ -257,7 +255,7 @@ func TestDatabaseRejectsBadEntries(t *testing.T) {
 				VALUES ($1, $2, 10, 'RWF', now()), ($1, $3, -9, 'RWF', now())`, id, cash.ID, eq.ID)
 			return err
 		}, ledger.ErrUnbalanced},
-		{"one line", func(tx pgx.Tx) error {
+		{"one line", func(tx *ledger.Tx) error {
 			var id int64
 			if err := tx.QueryRow(ctx, insertEntry).Scan(&id); err != nil {
 				return err
@@ -266,21 +264,21 @@ func TestDatabaseRejectsBadEntries(t *testing.T) {
 				VALUES ($1, $2, 10, 'RWF', now())`, id, cash.ID)
 			return err
 		}, ledger.ErrUnbalanced},
-		{"no lines", func(tx pgx.Tx) error {
+		{"no lines", func(tx *ledger.Tx) error {
 			_, err := tx.Exec(ctx, insertEntry)
 			return err
 		}, ledger.ErrUnbalanced},
-		{"orphan lines", func(tx pgx.Tx) error {
+		{"orphan lines", func(tx *ledger.Tx) error {
 			_, err := tx.Exec(ctx, `INSERT INTO ledger_lines (entry_id, account_id, amount, currency, posted_at)
 				VALUES (424242, $1, 10, 'RWF', now()), (424242, $2, -10, 'RWF', now())`, cash.ID, eq.ID)
 			return err
 		}, ledger.ErrInvalidEntry},
-		{"balanced pair added to a committed entry", func(tx pgx.Tx) error {
+		{"balanced pair added to a committed entry", func(tx *ledger.Tx) error {
 			_, err := tx.Exec(ctx, `INSERT INTO ledger_lines (entry_id, account_id, amount, currency, posted_at)
 				VALUES ($1, $2, 10, 'RWF', now()), ($1, $3, -10, 'RWF', now())`, old.Entry.ID, cash.ID, eq.ID)
 			return err
 		}, ledger.ErrInvalidEntry},
-		{"unknown account", func(tx pgx.Tx) error {
+		{"unknown account", func(tx *ledger.Tx) error {
 			var id int64
 			if err := tx.QueryRow(ctx, insertEntry).Scan(&id); err != nil {
 				return err
@@ -289,7 +287,7 @@ func TestDatabaseRejectsBadEntries(t *testing.T) {
 				VALUES ($1, $2, 10, 'RWF', now()), ($1, 987654, -10, 'RWF', now())`, id, cash.ID)
 			return err
 		}, ledger.ErrAccountNotFound},
-		{"currency mismatch", func(tx pgx.Tx) error {
+		{"currency mismatch", func(tx *ledger.Tx) error {
 			var id int64
 			if err := tx.QueryRow(ctx, insertEntry).Scan(&id); err != nil {
 				return err
@@ -298,7 +296,7 @@ func TestDatabaseRejectsBadEntries(t *testing.T) {
 				VALUES ($1, $2, 10, 'USD', now()), ($1, $3, -10, 'USD', now())`, id, cash.ID, eq.ID)
 			return err
 		}, ledger.ErrCurrencyMismatch},
-		{"wallet line without head sequence", func(tx pgx.Tx) error {
+		{"wallet line without head sequence", func(tx *ledger.Tx) error {
 			var id int64
 			if err := tx.QueryRow(ctx, insertEntry).Scan(&id); err != nil {
 				return err
@@ -307,7 +305,7 @@ func TestDatabaseRejectsBadEntries(t *testing.T) {
 				VALUES ($1, $2, 10, 'RWF', now()), ($1, $3, -10, 'RWF', now())`, id, cash.ID, old.Wallet.ID)
 			return err
 		}, ledger.ErrInvalidEntry},
-		{"wallet line with a wrong balance_after", func(tx pgx.Tx) error {
+		{"wallet line with a wrong balance_after", func(tx *ledger.Tx) error {
 			var id int64
 			if err := tx.QueryRow(ctx, insertEntry).Scan(&id); err != nil {
 				return err
@@ -329,7 +327,7 @@ func TestDatabaseRejectsBadEntries(t *testing.T) {
 		t.Fatalf("entries: %d %v", n, err)
 	}
 	// A balanced raw entry on accounts without a head commits.
-	err := rawTx(ctx, l, func(tx pgx.Tx) error {
+	err := rawTx(ctx, l, func(tx *ledger.Tx) error {
 		var id int64
 		if err := tx.QueryRow(ctx, insertEntry).Scan(&id); err != nil {
 			return err

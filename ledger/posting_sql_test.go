@@ -73,7 +73,7 @@ func TestPostingStatementCannotBeMisused(t *testing.T) {
 		{"a bad kind", append([]any{"gift"}, postingArgs(w.ID, "-5", cash.ID)[1:]...), ledger.ErrInvalidEntry},
 	} {
 		n := 0
-		err := l.RunSerializable(ctx, nil, func(tx pgx.Tx) error {
+		err := l.RunSerializable(ctx, nil, func(tx *ledger.Tx) error {
 			rows, err := tx.Query(ctx, sql, c.args...)
 			if err != nil {
 				return err
@@ -94,7 +94,7 @@ func TestPostingStatementCannotBeMisused(t *testing.T) {
 	// Correct arguments from any session post a correct entry: the lines
 	// always balance, and the wallet's line carries its head.
 	var rows int
-	err := l.RunSerializable(ctx, nil, func(tx pgx.Tx) error {
+	err := l.RunSerializable(ctx, nil, func(tx *ledger.Tx) error {
 		r, err := tx.Query(ctx, sql, postingArgs(w.ID, "2.50", eq.ID)...)
 		if err != nil {
 			return err
@@ -127,7 +127,7 @@ func TestPostingStatementOnlyByItsText(t *testing.T) {
 	w := deposit(t, l, 1, "10").Wallet
 	cash, _ := l.CashAccount("RWF")
 	before := ledgerState(t, pool)
-	err := l.RunSerializable(ctx, nil, func(tx pgx.Tx) error {
+	err := l.RunSerializable(ctx, nil, func(tx *ledger.Tx) error {
 		_, err := tx.Exec(ctx, sql+" ", postingArgs(w.ID, "-5", cash.ID)...)
 		return err
 	})
@@ -150,7 +150,7 @@ func TestNoLinesAddedToAPosting(t *testing.T) {
 	if _, err := l.Wallet(ctx, 1, "RWF"); err != nil {
 		t.Fatal(err)
 	}
-	err := l.RunSerializable(ctx, nil, func(tx pgx.Tx) error {
+	err := l.RunSerializable(ctx, nil, func(tx *ledger.Tx) error {
 		p, err := l.DepositTx(ctx, tx, ledger.DepositRequest{UserID: 1, Amount: amt(t, "10"), Currency: "RWF"})
 		if err != nil {
 			return err
