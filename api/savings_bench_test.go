@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,7 +55,7 @@ func BenchmarkHTTPDeposit(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pc.MaxConns = 20
+	pc.MaxConns = int32(benchEnvInt(b, "BENCH_HTTP_CONNS", 20))
 	var trace *roundTrips
 	if os.Getenv("BENCH_HTTP_TRACE") != "" {
 		trace = &roundTrips{stats: map[string]*rtStat{}}
@@ -83,7 +84,7 @@ func BenchmarkHTTPDeposit(b *testing.B) {
 		b.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	led, err := ledger.New(ctx, pool, ledger.Options{Registerer: reg})
+	led, err := ledger.New(ctx, pool, ledger.Options{Registerer: reg, MaxInFlight: benchMaxInFlight(b)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -255,6 +256,27 @@ func newRawBaseline(b *testing.B, db *sqltest.DB) *rawBaseline {
 	return &rawBaseline{url: db.URL, reg: prometheus.NewRegistry()}
 }
 
+// benchEnvInt is the integer in the environment variable name, or def when
+// it is unset.
+func benchEnvInt(b *testing.B, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		b.Fatalf("%s=%q: want an integer", name, v)
+	}
+	return n
+}
+
+// benchMaxInFlight is ledger.Options.MaxInFlight for both the service and
+// the baseline: BENCH_HTTP_MAX_IN_FLIGHT (-1: no limit), LEDGER_MAX_IN_FLIGHT's
+// default when unset.
+func benchMaxInFlight(b *testing.B) int {
+	return benchEnvInt(b, "BENCH_HTTP_MAX_IN_FLIGHT", 0)
+}
+
 // open gives the baseline its own pool of conns connections for one run,
 // closed after it: the database server is shared, and the service's pool
 // stays open beside it.
@@ -270,7 +292,7 @@ func (r *rawBaseline) open(b *testing.B, conns int32) {
 		b.Fatal(err)
 	}
 	b.Cleanup(pool.Close)
-	if r.l, err = ledger.New(context.Background(), pool, ledger.Options{Registerer: r.reg, LockStripes: -1}); err != nil {
+	if r.l, err = ledger.New(context.Background(), pool, ledger.Options{Registerer: r.reg, LockStripes: -1, MaxInFlight: benchMaxInFlight(b)}); err != nil {
 		b.Fatal(err)
 	}
 }

@@ -124,6 +124,17 @@
 // second than five round trips; at 32 clients, where the CPU is saturated,
 // the difference is within the noise (docs/benchmarks.md).
 //
+// # Turns
+//
+// Once the database's cores are busy, more transactions at once only add
+// work: context switches among backends, SSI conflict tracking among more
+// concurrent serializable transactions, and a tail of requests the
+// scheduler happens to leave behind. So at most Options.MaxInFlight tries
+// run at once; the others wait in order in the process, before taking a
+// connection, and the pool stays free for reads, exports and River. A try
+// waits after taking its wallets' stripes (a hot wallet's queue holds one
+// turn) and gives its turn back before a retry's backoff.
+//
 // # Idempotency
 //
 // (idem_scope, idem_key) is unique. The posting path does not look the key

@@ -604,7 +604,7 @@ func (l *Ledger) Entry(ctx context.Context, id int64) (Entry, error) {
 // Options.MaxAttempts times; then it returns ErrTooManyRetries wrapping the
 // last failure. Before the first BEGIN it takes the in-process locks of
 // lockAccounts (the wallet account ids the transaction will move), held until
-// it returns. fn must do nothing outside the database that cannot be
+// it returns; each try then waits its turn among Options.MaxInFlight. fn must do nothing outside the database that cannot be
 // repeated. Other errors from fn or from COMMIT are returned, mapped to the
 // ledger's errors where they are the ledger's.
 //
@@ -638,6 +638,11 @@ func (l *Ledger) RunSerializable(ctx context.Context, lockAccounts []int64, fn f
 }
 
 func (l *Ledger) runOnce(ctx context.Context, fn func(tx *Tx) error) error {
+	done, err := l.takeTurn(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	conn, err := l.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -649,6 +654,30 @@ func (l *Ledger) runOnce(ctx context.Context, fn func(tx *Tx) error) error {
 		return MapError(err)
 	}
 	return MapError(tx.Commit(ctx))
+}
+
+// takeTurn waits until fewer than Options.MaxInFlight transactions run
+// (Go serves a channel's waiting senders in order) and returns the function
+// ending the turn. It gives up when ctx is done. A try's turn ends before the
+// backoff that may follow it, and the caller's stripes are taken before it,
+// so that a queue on one hot wallet holds one turn, not all of them.
+func (l *Ledger) takeTurn(ctx context.Context) (func(), error) {
+	if l.admit == nil {
+		return func() {}, nil
+	}
+	select {
+	case l.admit <- struct{}{}:
+		return func() { <-l.admit }, nil
+	default:
+	}
+	l.waiting.Inc()
+	defer l.waiting.Dec()
+	select {
+	case l.admit <- struct{}{}:
+		return func() { <-l.admit }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // sleep waits before try number attempt (1-based after the first):

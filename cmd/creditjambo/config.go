@@ -25,6 +25,7 @@ import (
 type config struct {
 	DatabaseURL         string          `env:"DATABASE_URL"`
 	DatabaseMaxConns    int             `env:"DATABASE_MAX_CONNS" envDefault:"20"`
+	LedgerMaxInFlight   int             `env:"LEDGER_MAX_IN_FLIGHT" envDefault:"8"`
 	SecretKey           string          `env:"SECRET_KEY"`
 	Debug               bool            `env:"DEBUG" envDefault:"false"`
 	HTTPAddr            string          `env:"HTTP_ADDR" envDefault:"127.0.0.1:8000"`
@@ -140,6 +141,9 @@ func (c *config) validate() error {
 	}
 	if c.DatabaseMaxConns < 2 || c.DatabaseMaxConns > 1000 {
 		bad("DATABASE_MAX_CONNS", "want 2-1000, got %d", c.DatabaseMaxConns)
+	}
+	if c.LedgerMaxInFlight < 1 || c.LedgerMaxInFlight > 1000 {
+		bad("LEDGER_MAX_IN_FLIGHT", "want 1-1000, got %d", c.LedgerMaxInFlight)
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		bad("HTTP_ADDR", "want host:port, got %q", c.HTTPAddr)

@@ -54,6 +54,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"SECRET_KEY": key, "EMAIL_BACKEND": "pigeon"}, "EMAIL_BACKEND"},
 		{map[string]string{"SECRET_KEY": key, "EMAIL_HOST": "smtp.example.com", "EMAIL_USE_TLS": "false"}, "EMAIL_USE_TLS"},
 		{map[string]string{"SECRET_KEY": key, "DATABASE_MAX_CONNS": "1"}, "DATABASE_MAX_CONNS"},
+		{map[string]string{"SECRET_KEY": key, "LEDGER_MAX_IN_FLIGHT": "0"}, "LEDGER_MAX_IN_FLIGHT"},
 		{map[string]string{"SECRET_KEY": key, "NOTIFICATION_RETENTION": "30m"}, "NOTIFICATION_RETENTION"},
 		{map[string]string{"SECRET_KEY": key, "NOTIFICATION_RETENTION": "forever"}, "NOTIFICATION_RETENTION"},
 	}

@@ -15,7 +15,9 @@ import (
 // newLedger opens the ledger for the configured currency, creating its
 // system accounts if they are missing.
 func newLedger(ctx context.Context, cfg config, pool *pgxpool.Pool, reg prometheus.Registerer) (*ledger.Ledger, error) {
-	l, err := ledger.New(ctx, pool, ledger.Options{Currencies: []string{cfg.Currency}, Registerer: reg})
+	l, err := ledger.New(ctx, pool, ledger.Options{
+		Currencies: []string{cfg.Currency}, Registerer: reg, MaxInFlight: cfg.LedgerMaxInFlight,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
