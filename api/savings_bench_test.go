@@ -29,6 +29,7 @@ import (
 	"github.com/creditjambo/creditjambo/auth"
 	"github.com/creditjambo/creditjambo/jobs"
 	"github.com/creditjambo/creditjambo/ledger"
+	"github.com/creditjambo/creditjambo/ledger/ledgerbench"
 	"github.com/creditjambo/creditjambo/sql/sqltest"
 )
 
@@ -203,14 +204,14 @@ func BenchmarkHTTPDeposit(b *testing.B) {
 			// At most 32 connections: the database server is shared and
 			// has 100 slots; beyond 16 clients 2 cores are saturated anyway.
 			raw.open(b, int32(min(workers, 32)))
-			benchLoad(b, workers, retries(raw.reg), func(ctx context.Context, w int, rng *rand.Rand) error {
-				return raw.deposit(ctx, rng.Int64N(rawWallets)+1)
+			ledgerbench.Load(b, workers, "deposits/s", retries(raw.reg), &machineCPU{}, func(ctx context.Context, w int, rng *rand.Rand) error {
+				return ledgerbench.RawDeposit(ctx, raw.l, rng.Int64N(ledgerbench.RawWallets)+1)
 			})
 		})
 		b.Run(fmt.Sprintf("http/workers=%d", workers), func(b *testing.B) {
 			trace.reset()
 			next := make([]int, workers)
-			benchLoad(b, workers, retries(reg), func(ctx context.Context, w int, _ *rand.Rand) error {
+			ledgerbench.Load(b, workers, "deposits/s", retries(reg), &machineCPU{}, func(ctx context.Context, w int, _ *rand.Rand) error {
 				// Client w uses users w, w+workers, ...: never one another's.
 				u := w + next[w]*workers
 				if u >= benchUsers {
@@ -227,14 +228,8 @@ func benchIP(user int) netip.Addr {
 	return netip.AddrFrom4([4]byte{10, 77, byte(user >> 8), byte(user)})
 }
 
-// rawWallets is how many wallets the raw baseline spreads over.
-const rawWallets = 10_000
-
-// rawBaseline is ledger/bench_test.go's baseline: the minimal equivalent
-// writes of a deposit in plain SQL (UPDATE the wallet's balance row, INSERT
-// the entry, INSERT its two lines; primary keys only, no triggers, a
-// fillfactor-50 balance table) in a SERIALIZABLE transaction, through the
-// ledger's retry loop without in-process locks.
+// rawBaseline is the ledger benchmark's baseline (ledgerbench.RawDeposit)
+// with its own pool and metrics.
 type rawBaseline struct {
 	url string
 	l   *ledger.Ledger
@@ -244,12 +239,7 @@ type rawBaseline struct {
 func newRawBaseline(b *testing.B, db *sqltest.DB) *rawBaseline {
 	b.Helper()
 	ctx := context.Background()
-	if _, err := db.Pool.Exec(ctx, `
-		CREATE TABLE bench_wallets (id bigint PRIMARY KEY, balance numeric(20, 2) NOT NULL DEFAULT 0) WITH (fillfactor = 50);
-		CREATE TABLE bench_entries (id bigserial PRIMARY KEY, kind text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
-		CREATE TABLE bench_lines (id bigserial PRIMARY KEY, entry_id bigint NOT NULL, account_id bigint NOT NULL,
-		                          amount numeric(20, 2) NOT NULL);
-		INSERT INTO bench_wallets (id) SELECT g FROM generate_series(1, 10000) g;
+	if _, err := db.Pool.Exec(ctx, ledgerbench.RawSchema+`
 		ANALYZE;`); err != nil {
 		b.Fatal(err)
 	}
@@ -297,66 +287,15 @@ func (r *rawBaseline) open(b *testing.B, conns int32) {
 	}
 }
 
-func (r *rawBaseline) deposit(ctx context.Context, wallet int64) error {
-	return r.l.RunSerializable(ctx, nil, func(tx *ledger.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE bench_wallets SET balance = balance + $2 WHERE id = $1`, wallet, "1.00"); err != nil {
-			return err
-		}
-		var id int64
-		if err := tx.QueryRow(ctx, `INSERT INTO bench_entries (kind) VALUES ('deposit') RETURNING id`).Scan(&id); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO bench_lines (entry_id, account_id, amount) VALUES ($1, 0, $2), ($1, $3, -$2::numeric)`,
-			id, "1.00", wallet)
-		return err
-	})
-}
+// machineCPU measures the machine's CPU time (all processes) and this
+// process's over the timed part of a load: cpu-µs/op, go-cpu-µs/op and
+// idle-%, where /proc/stat can be read.
+type machineCPU struct{ t0 cpuTimes }
 
-// benchLoad runs b.N calls of op over workers goroutines and reports
-// deposits/s, p50/p99 latency, retries per deposit and deposits abandoned
-// (ErrTooManyRetries, a 503 over HTTP) per deposit.
-func benchLoad(b *testing.B, workers int, retries func() float64, op func(ctx context.Context, worker int, rng *rand.Rand) error) {
-	ctx := context.Background()
-	var next, gaveUp atomic.Int64
-	lat := make([][]time.Duration, workers)
-	before := retries()
-	cpu0 := readCPU()
-	b.ResetTimer()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
-			for next.Add(1) <= int64(b.N) {
-				t0 := time.Now()
-				err := op(ctx, w, rng)
-				lat[w] = append(lat[w], time.Since(t0))
-				if errors.Is(err, ledger.ErrTooManyRetries) {
-					gaveUp.Add(1)
-				} else if err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	cpu := readCPU().sub(cpu0)
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	pct := func(p float64) float64 {
-		if len(all) == 0 {
-			return 0
-		}
-		return float64(all[min(len(all)-1, int(p*float64(len(all))))].Microseconds()) / 1000
-	}
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "deposits/s")
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
-	b.ReportMetric((retries()-before)/float64(b.N), "retries/op")
-	b.ReportMetric(float64(gaveUp.Load())/float64(b.N), "failed/op")
+func (m *machineCPU) Start() { m.t0 = readCPU() }
+
+func (m *machineCPU) Report(b *testing.B) {
+	cpu := readCPU().sub(m.t0)
 	if cpu.total > 0 {
 		n := float64(b.N)
 		b.ReportMetric(float64(cpu.busy().Microseconds())/n, "cpu-µs/op")

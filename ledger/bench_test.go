@@ -2,7 +2,6 @@ package ledger_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/creditjambo/creditjambo/ledger"
+	"github.com/creditjambo/creditjambo/ledger/ledgerbench"
 	"github.com/creditjambo/creditjambo/sql/sqltest"
 )
 
@@ -33,7 +32,7 @@ import (
 // in-process locks). "ledger" is Ledger.Deposit. Wallets are picked at random
 // among 10,000 ("distinct") or are all the same one ("single").
 
-const benchWallets = 10_000
+const benchWallets = ledgerbench.RawWallets
 
 var benchWorkers = []int{1, 8, 32, 64}
 
@@ -60,14 +59,9 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	env.ledger = mk(ledger.Options{})
 	env.noStripes = mk(ledger.Options{LockStripes: -1})
 	env.raw = mk(ledger.Options{LockStripes: -1})
-	if _, err := db.Pool.Exec(ctx, `
-		CREATE TABLE bench_wallets (id bigint PRIMARY KEY, balance numeric(20, 2) NOT NULL DEFAULT 0) WITH (fillfactor = 50);
-		CREATE TABLE bench_entries (id bigserial PRIMARY KEY, kind text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
-		CREATE TABLE bench_lines (id bigserial PRIMARY KEY, entry_id bigint NOT NULL, account_id bigint NOT NULL,
-		                          amount numeric(20, 2) NOT NULL);
-		INSERT INTO bench_wallets (id) SELECT g FROM generate_series(1, 10000) g;
+	if _, err := db.Pool.Exec(ctx, ledgerbench.RawSchema+`
 		INSERT INTO ledger_accounts (code, type, currency, owner_user_id, allow_negative)
-		SELECT 'wallet:' || g || ':RWF', 'liability', 'RWF', g, false FROM generate_series(1, 10000) g ORDER BY g;
+		SELECT 'wallet:' || g || ':RWF', 'liability', 'RWF', g, false FROM generate_series(1, `+strconv.Itoa(benchWallets)+`) g ORDER BY g;
 		ANALYZE;`); err != nil {
 		b.Fatal(err)
 	}
@@ -94,71 +88,18 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	return env
 }
 
-// rawDeposit is the baseline posting.
-func (env *benchEnv) rawDeposit(ctx context.Context, user int64) error {
-	return env.raw.RunSerializable(ctx, nil, func(tx *ledger.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE bench_wallets SET balance = balance + $2 WHERE id = $1`, user, "1.00"); err != nil {
-			return err
-		}
-		var id int64
-		if err := tx.QueryRow(ctx, `INSERT INTO bench_entries (kind) VALUES ('deposit') RETURNING id`).Scan(&id); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO bench_lines (entry_id, account_id, amount) VALUES ($1, 0, $2), ($1, $3, -$2::numeric)`,
-			id, "1.00", user)
-		return err
+// load runs b.N calls of op over workers goroutines and reports the metrics,
+// with the CPU time of pool's backends and of this process.
+func load(b *testing.B, pool *pgxpool.Pool, workers int, retries func() float64, op func(ctx context.Context, rng *rand.Rand) error) {
+	ledgerbench.Load(b, workers, "posts/s", retries, &cpuMeter{pool: pool}, func(ctx context.Context, _ int, rng *rand.Rand) error {
+		return op(ctx, rng)
 	})
 }
 
-// load runs b.N calls of op over workers goroutines and reports the metrics.
-func load(b *testing.B, pool *pgxpool.Pool, workers int, retries func() int64, op func(ctx context.Context, rng *rand.Rand) error) {
-	ctx := context.Background()
-	var next, failed atomic.Int64
-	lat := make([][]time.Duration, workers)
-	before := retries()
-	cpu := startCPU(ctx, pool)
-	b.ResetTimer()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
-			for next.Add(1) <= int64(b.N) {
-				t0 := time.Now()
-				err := op(ctx, rng)
-				lat[w] = append(lat[w], time.Since(t0))
-				if errors.Is(err, ledger.ErrTooManyRetries) {
-					failed.Add(1)
-				} else if err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	cpu.report(ctx, b)
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	pct := func(p float64) float64 {
-		if len(all) == 0 {
-			return 0
-		}
-		return float64(all[min(len(all)-1, int(p*float64(len(all))))].Microseconds()) / 1000
-	}
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "posts/s")
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
-	b.ReportMetric(float64(retries()-before)/float64(b.N), "retries/op")
-	b.ReportMetric(float64(failed.Load())/float64(b.N), "failed/op")
-}
-
-func (env *benchEnv) retriesOf(l *ledger.Ledger) func() int64 {
-	return func() int64 {
+func (env *benchEnv) retriesOf(l *ledger.Ledger) func() float64 {
+	return func() float64 {
 		n, _ := counterSum(env.regs[l])
-		return n
+		return float64(n)
 	}
 }
 
@@ -211,14 +152,16 @@ func backendTicks(ctx context.Context, pool *pgxpool.Pool) map[int]int64 {
 	return m
 }
 
-func startCPU(ctx context.Context, pool *pgxpool.Pool) *cpuMeter {
-	self, _ := procTicks("self")
-	return &cpuMeter{pool: pool, backend: backendTicks(ctx, pool), self: self}
+// Start reads the counters at the start of the timed part.
+func (c *cpuMeter) Start() {
+	c.self, _ = procTicks("self")
+	c.backend = backendTicks(context.Background(), c.pool)
 }
 
-func (c *cpuMeter) report(ctx context.Context, b *testing.B) {
+// Report reports srv-us/op and client-us/op since Start, if /proc told.
+func (c *cpuMeter) Report(b *testing.B) {
 	self, ok := procTicks("self")
-	after := backendTicks(ctx, c.pool)
+	after := backendTicks(context.Background(), c.pool)
 	if !ok || c.backend == nil || after == nil {
 		return
 	}
@@ -242,7 +185,9 @@ func BenchmarkPost(b *testing.B) {
 		}
 	}
 	rawDeposit := func(pick func(*rand.Rand) int64) func(context.Context, *rand.Rand) error {
-		return func(ctx context.Context, rng *rand.Rand) error { return env.rawDeposit(ctx, pick(rng)) }
+		return func(ctx context.Context, rng *rand.Rand) error {
+			return ledgerbench.RawDeposit(ctx, env.raw, pick(rng))
+		}
 	}
 	distinct := func(rng *rand.Rand) int64 { return rng.Int64N(benchWallets) + 1 }
 	single := func(*rand.Rand) int64 { return 1 }
