@@ -204,25 +204,27 @@ func TestBank(t *testing.T) {
 // retries sums the ledger's retry counter in reg.
 func retries(t testing.TB, reg *prometheus.Registry) int64 {
 	t.Helper()
-	n, err := counterSum(reg)
+	n, err := metricSum(reg, "creditjambo_ledger_tx_retries_total")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return int64(n)
 }
 
-func counterSum(reg *prometheus.Registry) (int64, error) {
+// metricSum is the sum of the values of the counter or gauge name in reg
+// (over its labels); 0 when it has none yet.
+func metricSum(reg *prometheus.Registry, name string) (float64, error) {
 	mfs, err := reg.Gather()
 	if err != nil {
 		return 0, err
 	}
 	var n float64
 	for _, mf := range mfs {
-		if mf.GetName() == "creditjambo_ledger_tx_retries_total" {
+		if mf.GetName() == name {
 			for _, m := range mf.GetMetric() {
-				n += m.GetCounter().GetValue()
+				n += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 			}
 		}
 	}
-	return int64(n), nil
+	return n, nil
 }

@@ -98,8 +98,8 @@ func load(b *testing.B, pool *pgxpool.Pool, workers int, retries func() float64,
 
 func (env *benchEnv) retriesOf(l *ledger.Ledger) func() float64 {
 	return func() float64 {
-		n, _ := counterSum(env.regs[l])
-		return float64(n)
+		n, _ := metricSum(env.regs[l], "creditjambo_ledger_tx_retries_total")
+		return n
 	}
 }
 

@@ -604,9 +604,10 @@ func (l *Ledger) Entry(ctx context.Context, id int64) (Entry, error) {
 // Options.MaxAttempts times; then it returns ErrTooManyRetries wrapping the
 // last failure. Before the first BEGIN it takes the in-process locks of
 // lockAccounts (the wallet account ids the transaction will move), held until
-// it returns; each try then waits its turn among Options.MaxInFlight. fn must do nothing outside the database that cannot be
-// repeated. Other errors from fn or from COMMIT are returned, mapped to the
-// ledger's errors where they are the ledger's.
+// it returns; each try then waits its turn among Options.MaxInFlight. fn
+// must do nothing outside the database that cannot be repeated. Other errors
+// from fn or from COMMIT are returned, mapped to the ledger's errors where
+// they are the ledger's.
 //
 // tx saves round trips (see Tx): BEGIN goes with fn's first statement, and
 // what fn queues and leaves unsent goes with COMMIT, so a transaction of
